@@ -1,0 +1,114 @@
+//! Accounts: `POST /v1/auth/register`, `POST /v1/auth/login`, `GET /v1/me`,
+//! and [`AuthUser`], the extractor that turns `Authorization: Bearer <token>`
+//! into the caller's id (or a 401).
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use roomcast_core::{User, UserId, validate};
+use roomcast_store::StoreError;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Json;
+use crate::{ApiError, AppState};
+
+/// The authenticated caller, from a verified bearer token.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthUser(pub UserId);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthorized("missing Authorization: Bearer <token>".into())
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Authorization must be 'Bearer <token>'".into())
+            })?;
+        state
+            .tokens
+            .verify(token)
+            .map(AuthUser)
+            .map_err(|_| ApiError::Unauthorized("invalid or expired token".into()))
+    }
+}
+
+/// Body of register and login.
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// Answer of register and login.
+#[derive(Serialize)]
+pub struct Session {
+    user: User,
+    token: String,
+}
+
+/// Answer of `GET /v1/me`.
+#[derive(Serialize)]
+pub struct Me {
+    user: User,
+}
+
+/// `POST /v1/auth/register` → 201 `{user, token}`; 409 if the name is taken.
+pub async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<Credentials>,
+) -> Result<(StatusCode, Json<Session>), ApiError> {
+    validate::username(&body.username).map_err(ApiError::BadRequest)?;
+    validate::password(&body.password).map_err(ApiError::BadRequest)?;
+    let hash = roomcast_auth::hash_password(body.password)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let user = match state.store.create_user(&body.username, &hash).await {
+        Ok(user) => user,
+        Err(StoreError::UsernameTaken) => {
+            return Err(ApiError::Conflict("username already taken".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let token = state.tokens.issue(user.id);
+    Ok((StatusCode::CREATED, Json(Session { user, token })))
+}
+
+/// `POST /v1/auth/login` → 200 `{user, token}`; 401 for a wrong password or
+/// an unknown user, with the same answer and the same work for both.
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<Credentials>,
+) -> Result<Json<Session>, ApiError> {
+    if body.password.len() > validate::MAX_PASSWORD_BYTES {
+        return Err(ApiError::Unauthorized("wrong username or password".into()));
+    }
+    let creds = state.store.credentials(&body.username).await?;
+    let hash = creds.as_ref().map(|c| c.password_hash.clone());
+    if !roomcast_auth::verify_password(body.password, hash).await {
+        return Err(ApiError::Unauthorized("wrong username or password".into()));
+    }
+    let user = creds.expect("verified implies known").user;
+    let token = state.tokens.issue(user.id);
+    Ok(Json(Session { user, token }))
+}
+
+/// `GET /v1/me` → `{user}`.
+pub async fn me(
+    State(state): State<AppState>,
+    AuthUser(id): AuthUser,
+) -> Result<Json<Me>, ApiError> {
+    let user = state
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
+    Ok(Json(Me { user }))
+}

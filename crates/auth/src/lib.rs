@@ -1,0 +1,170 @@
+//! Identity: signed access tokens and password hashing. Both tiers use it; the
+//! user id of every request and every socket comes from a verified token here,
+//! never from a payload.
+//!
+//! # Layout
+//! - [`Tokens`]: issue and verify HS256 JWTs (`sub` = user id, `exp`).
+//! - [`hash_password`] / [`verify_password`]: argon2id, run off the async
+//!   threads because each call costs tens of milliseconds of CPU by design.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use roomcast_core::UserId;
+use serde::{Deserialize, Serialize};
+
+/// Errors from token and password handling.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The token is malformed, badly signed or expired.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// Hashing failed (should not happen with valid parameters).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// Issues and verifies access tokens with one shared secret.
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Tokens {
+    /// Tokens signed with `secret`, valid for `ttl`.
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    /// A token for `user`.
+    pub fn issue(&self, user: UserId) -> String {
+        let iat = unix_now();
+        let claims = Claims {
+            sub: user.to_string(),
+            iat,
+            exp: iat + self.ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding cannot fail")
+    }
+
+    /// The user a token speaks for, if it is valid.
+    pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+        data.claims
+            .sub
+            .parse()
+            .map_err(|_| AuthError::InvalidToken("subject is not a user id".into()))
+    }
+}
+
+/// Hash a password with argon2id (default parameters), off the async threads.
+pub async fn hash_password(password: String) -> Result<String, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AuthError::Hash(e.to_string()))
+    })
+    .await
+    .map_err(|e| AuthError::Hash(e.to_string()))?
+}
+
+/// Check a password against a stored hash, off the async threads. With `None`
+/// (unknown user) it verifies against a fixed dummy hash and returns `false`,
+/// so both cases take the same time and reveal nothing.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$kX7Vd3a6Gx8kA6p5S1tqIw0xJ3dD0oV6v2YQ4m9W0yA";
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let ok = PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        ok && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_verifies_to_its_user_and_only_with_its_secret() {
+        let t = Tokens::new(b"secret-one", Duration::from_secs(60));
+        let user = UserId::new();
+        let token = t.issue(user);
+        assert_eq!(t.verify(&token).unwrap(), user);
+        let other = Tokens::new(b"secret-two", Duration::from_secs(60));
+        assert!(other.verify(&token).is_err());
+        assert!(t.verify("garbage").is_err());
+        assert!(t.verify("").is_err());
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let t = Tokens::new(b"s", Duration::from_secs(0));
+        let mut validation_free = Tokens::new(b"s", Duration::from_secs(0));
+        validation_free.validation.leeway = 0;
+        let claims = Claims {
+            sub: UserId::new().to_string(),
+            iat: 1,
+            exp: 2,
+        };
+        let token = jsonwebtoken::encode(&Header::default(), &claims, &t.encoding).unwrap();
+        assert!(validation_free.verify(&token).is_err());
+    }
+
+    #[tokio::test]
+    async fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(h.clone())).await);
+        assert!(!verify_password("wrong horse".into(), Some(h)).await);
+        assert!(!verify_password("correct horse".into(), None).await);
+    }
+}

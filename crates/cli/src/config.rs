@@ -1,0 +1,268 @@
+//! The configuration tree. Every key has a documented default
+//! ([`DEFAULT_TOML`], printed by `roomcast config`); sources are merged in
+//! this order, later winning:
+//! 1. the defaults,
+//! 2. the TOML file given with `--config`,
+//! 3. environment variables `ROOMCAST_<KEY>`, with `__` between nested keys
+//!    (`ROOMCAST_LISTEN`, `ROOMCAST_DATABASE_URL`, `ROOMCAST_AUTH__JWT_SECRET`),
+//! 4. command-line flags.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the HTTP + Socket.IO server listens on.
+    pub listen: SocketAddr,
+    /// Database URL (`sqlite://FILE`, `sqlite::memory:`).
+    pub database_url: String,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log: String,
+    /// Tokens.
+    pub auth: AuthConfig,
+    /// HTTP.
+    pub http: HttpConfig,
+    /// Socket.IO.
+    pub socketio: SocketIoSection,
+    /// The bus between tiers.
+    pub bus: BusConfig,
+    /// The outbox relay.
+    pub outbox: OutboxConfig,
+}
+
+/// `[auth]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 secret for access tokens. Empty: `serve` generates one and keeps
+    /// it beside the SQLite database, in `<database file>.secret`.
+    pub jwt_secret: String,
+    /// Token lifetime, seconds.
+    pub token_ttl_secs: u64,
+}
+
+/// `[http]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Origins allowed to call the API and Socket.IO from a browser on another
+    /// origin (exact match, e.g. `https://chat.example.com`). Empty: same-origin only.
+    pub cors_origins: Vec<String>,
+    /// Largest request body, bytes; larger answers 413.
+    pub max_body_bytes: usize,
+    /// Longest wait for in-flight requests at shutdown, milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+/// `[socketio]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SocketIoSection {
+    /// Engine.IO ping interval, milliseconds.
+    pub ping_interval_ms: u64,
+    /// Close a connection whose pong is this late, milliseconds.
+    pub ping_timeout_ms: u64,
+    /// Largest incoming packet, bytes.
+    pub max_payload_bytes: u64,
+    /// Outgoing packets buffered per socket; a socket that falls this far
+    /// behind is disconnected (its client reconnects and reloads).
+    pub max_buffer_size: usize,
+    /// Time a client has to send CONNECT after the handshake, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Allow HTTP long-polling (false: websocket only).
+    pub polling: bool,
+}
+
+/// `[bus]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusConfig {
+    /// Backend: `memory` (in-process; `serve` only).
+    pub kind: String,
+    /// Name of the backend → realtime topic.
+    pub chat_out: String,
+    /// Name of the realtime → backend topic.
+    pub chat_in: String,
+}
+
+/// `[outbox]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboxConfig {
+    /// Rows published per pass.
+    pub batch: i64,
+    /// Longest pause between passes when no write wakes the relay, milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: "sqlite://roomcast.db".into(),
+            log: "info".into(),
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+            socketio: SocketIoSection::default(),
+            bus: BusConfig::default(),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            token_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            max_body_bytes: roomcast_api::DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for SocketIoSection {
+    fn default() -> Self {
+        Self {
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
+            max_payload_bytes: 100_000,
+            max_buffer_size: 1024,
+            connect_timeout_ms: 45_000,
+            polling: true,
+        }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: "memory".into(),
+            chat_out: roomcast_core::topics::CHAT_OUT.into(),
+            chat_in: roomcast_core::topics::CHAT_IN.into(),
+        }
+    }
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            batch: 256,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+/// The default configuration as a commented TOML file (`roomcast config`).
+pub const DEFAULT_TOML: &str = include_str!("default_config.toml");
+
+impl Config {
+    /// Load: defaults, then `file` (if any), then `ROOMCAST_…` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig.merge(Env::prefixed("ROOMCAST_").split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The Socket.IO settings for the gateway.
+    pub fn socketio(&self) -> roomcast_gateway::SocketIoConfig {
+        let s = &self.socketio;
+        roomcast_gateway::SocketIoConfig {
+            ping_interval: Duration::from_millis(s.ping_interval_ms),
+            ping_timeout: Duration::from_millis(s.ping_timeout_ms),
+            max_payload: s.max_payload_bytes,
+            max_buffer_size: s.max_buffer_size,
+            connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+            polling: s.polling,
+        }
+    }
+
+    /// The topic names.
+    pub fn topics(&self) -> roomcast_bus::Topics {
+        roomcast_bus::Topics {
+            chat_out: self.bus.chat_out.clone(),
+            chat_in: self.bus.chat_in.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_defaults_are_the_real_defaults() {
+        let parsed: Config = Figment::new()
+            .merge(Toml::string(DEFAULT_TOML))
+            .extract()
+            .unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn every_key_of_the_tree_is_documented() {
+        let tree = serde_json::to_value(Config::default()).unwrap();
+        for (key, value) in tree.as_object().unwrap() {
+            match value.as_object() {
+                Some(section) => {
+                    assert!(
+                        DEFAULT_TOML.contains(&format!("[{key}]")),
+                        "section [{key}]"
+                    );
+                    for sub in section.keys() {
+                        assert!(DEFAULT_TOML.contains(&format!("\n{sub} = ")), "{key}.{sub}");
+                    }
+                }
+                None => assert!(DEFAULT_TOML.contains(&format!("\n{key} = ")), "{key}"),
+            }
+        }
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rc.toml",
+                "listen = \"0.0.0.0:4000\"\n[auth]\ntoken_ttl_secs = 60\n",
+            )?;
+            jail.set_env("ROOMCAST_DATABASE_URL", "sqlite::memory:");
+            jail.set_env("ROOMCAST_AUTH__JWT_SECRET", "s3cret");
+            let c = Config::load(Some(Path::new("rc.toml"))).map_err(|e| *e)?;
+            assert_eq!(c.listen.port(), 4000);
+            assert_eq!(c.auth.token_ttl_secs, 60);
+            assert_eq!(c.auth.jwt_secret, "s3cret");
+            assert_eq!(c.database_url, "sqlite::memory:");
+            assert_eq!(c.log, "info");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROOMCAST_LISTEN", "not an address");
+            let e = Config::load(None).unwrap_err();
+            assert!(e.to_string().contains("listen"), "{e}");
+            Ok(())
+        });
+    }
+}

@@ -261,7 +261,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ROOMCAST_LISTEN", "not an address");
             let e = Config::load(None).unwrap_err();
-            assert!(e.to_string().contains("listen"), "{e}");
+            assert!(e.to_string().to_lowercase().contains("listen"), "{e}");
             Ok(())
         });
     }

@@ -1,0 +1,429 @@
+//! The HTTP API of `roomcast serve`, against a real server bound to 127.0.0.1:0.
+
+use std::net::SocketAddr;
+
+use reqwest::{Client, Method, StatusCode};
+use roomcast::{Config, Server, bind};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+struct TestServer {
+    base: String,
+    http: Client,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: format!("sqlite://{}/t.db", dir.path().display()),
+            ..Config::default()
+        };
+        let shutdown = CancellationToken::new();
+        let server = Server::build(&config, shutdown.clone()).await.unwrap();
+        let listener = bind(config.listen).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = Some(tokio::spawn(server.run(listener)));
+        Self {
+            base,
+            http: Client::new(),
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let json = res.json::<Value>().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    async fn register(&self, name: &str) -> (String, String) {
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"username": name, "password": "password-1"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (
+            v["user"]["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn room(&self, token: &str, members: &[&str]) -> String {
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/rooms",
+                Some(token),
+                Some(json!({"name": "general", "memberIds": members})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["room"]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn register_login_me() {
+    let t = TestServer::start().await;
+    let (id, token) = t.register("alice").await;
+
+    let (s, v) = t.call(Method::GET, "/v1/me", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v, json!({"user": {"id": id, "username": "alice"}}));
+
+    let (s, v) = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "alice", "password": "password-1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["user"]["id"], id.as_str());
+    let (s, _) = t
+        .call(Method::GET, "/v1/me", v["token"].as_str(), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "the login token works");
+
+    let (s, v) = t
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": "ALICE", "password": "password-2"})),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::CONFLICT, "conflict");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_401() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let (s1, v1) = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "alice", "password": "nope-nope"})),
+        )
+        .await;
+    let (s2, v2) = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "nobody", "password": "nope-nope"})),
+        )
+        .await;
+    assert_error(s1, &v1, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!((s1, v1), (s2, v2));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_checked() {
+    let t = TestServer::start().await;
+    let (s, v) = t.call(Method::GET, "/v1/me", None, None).await;
+    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, v) = t
+        .call(Method::GET, "/v1/rooms", Some("forged.token.here"), None)
+        .await;
+    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_are_listed_for_their_members_only() {
+    let t = TestServer::start().await;
+    let (a, ta) = t.register("alice").await;
+    let (b, tb) = t.register("bob").await;
+    let (_, tc) = t.register("carol").await;
+    let room = t.room(&ta, &[&b]).await;
+
+    for token in [&ta, &tb] {
+        let (s, v) = t.call(Method::GET, "/v1/rooms", Some(token), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["rooms"].as_array().unwrap().len(), 1);
+        assert_eq!(v["rooms"][0]["id"], room.as_str());
+        assert_eq!(v["rooms"][0]["members"], json!([a, b]));
+    }
+    let (_, v) = t.call(Method::GET, "/v1/rooms", Some(&tc), None).await;
+    assert_eq!(v, json!({"rooms": []}));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn messages_get_gap_free_seqs_and_reposts_are_idempotent() {
+    let t = TestServer::start().await;
+    let (a, ta) = t.register("alice").await;
+    let room = t.room(&ta, &[]).await;
+    let path = format!("/v1/rooms/{room}/messages");
+
+    let posts = (0..20).map(|i| {
+        let body = json!({"clientMsgId": format!("m{i}"), "body": format!("hello {i}")});
+        t.call(Method::POST, &path, Some(&ta), Some(body))
+    });
+    let mut seqs = Vec::new();
+    for (s, v) in futures_join(posts).await {
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["message"]["senderId"], a.as_str());
+        assert_eq!(v["message"]["roomId"], room.as_str());
+        seqs.push(v["message"]["seq"].as_i64().unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+
+    let (s1, first) = t
+        .call(
+            Method::POST,
+            &path,
+            Some(&ta),
+            Some(json!({"clientMsgId": "once", "body": "x"})),
+        )
+        .await;
+    let (s2, again) = t
+        .call(
+            Method::POST,
+            &path,
+            Some(&ta),
+            Some(json!({"clientMsgId": "once", "body": "x"})),
+        )
+        .await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(first, again);
+    assert_eq!(first["message"]["seq"], 21);
+
+    let (s, v) = t
+        .call(
+            Method::GET,
+            &format!("{path}?afterSeq=18&limit=2"),
+            Some(&ta),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let got: Vec<i64> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, vec![19, 20]);
+    let (_, v) = t.call(Method::GET, &path, Some(&ta), None).await;
+    assert_eq!(
+        v["messages"].as_array().unwrap().len(),
+        21,
+        "default limit covers all 21"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn non_members_unknown_rooms_and_bad_input_are_refused() {
+    let t = TestServer::start().await;
+    let (_, ta) = t.register("alice").await;
+    let (_, tb) = t.register("bob").await;
+    let room = t.room(&ta, &[]).await;
+    let path = format!("/v1/rooms/{room}/messages");
+    let msg = json!({"clientMsgId": "1", "body": "hi"});
+
+    let (s, v) = t.call(Method::GET, &path, Some(&tb), None).await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, v) = t
+        .call(Method::POST, &path, Some(&tb), Some(msg.clone()))
+        .await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (_, v) = t.call(Method::GET, &path, Some(&ta), None).await;
+    assert_eq!(v["messages"], json!([]), "the refused post stored nothing");
+
+    let unknown = "/v1/rooms/01900000-0000-7000-8000-000000000000/messages";
+    let (s, v) = t
+        .call(Method::POST, unknown, Some(&ta), Some(msg.clone()))
+        .await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let (s, v) = t.call(Method::GET, unknown, Some(&ta), None).await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let (s, v) = t
+        .call(Method::GET, "/v1/rooms/not-an-id/messages", Some(&ta), None)
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+
+    for bad in [
+        json!({"body": "no id"}),
+        json!({"clientMsgId": "x"}),
+        json!({"clientMsgId": "x", "body": "  "}),
+        json!([1]),
+    ] {
+        let (s, v) = t.call(Method::POST, &path, Some(&ta), Some(bad)).await;
+        assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let (s, v) = t
+        .call(Method::GET, &format!("{path}?limit=0"), Some(&ta), None)
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, v) = t
+        .call(
+            Method::GET,
+            &format!("{path}?afterSeq=abc"),
+            Some(&ta),
+            None,
+        )
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, v) = t
+        .call(
+            Method::POST,
+            "/v1/rooms",
+            Some(&ta),
+            Some(json!({"name": "x", "memberIds": ["01900000-0000-7000-8000-000000000000"]})),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, v) = t
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": "a b", "password": "password-1"})),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, v) = t
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": "dave", "password": "short"})),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_json_too_large_bodies_and_unknown_routes_answer_json_errors() {
+    let t = TestServer::start().await;
+    let raw = |body: &'static str| {
+        t.http
+            .post(format!("{}/v1/auth/register", t.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let res = raw("{\"username\":").await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "bad_request");
+
+    let huge = "x".repeat(100 * 1024);
+    let res = t
+        .http
+        .post(format!("{}/v1/auth/register", t.base))
+        .header("content-type", "application/json")
+        .body(format!("{{\"username\":\"{huge}\",\"password\":\"p\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large");
+
+    let (s, v) = t.call(Method::GET, "/v1/nothing-here", None, None).await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let (s, v) = t.call(Method::DELETE, "/v1/rooms", None, None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    assert_eq!(v["error"]["code"], "bad_request");
+
+    let (s, v) = t.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "ok");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_survive_a_restart_on_the_same_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: format!("sqlite://{}/t.db", dir.path().display()),
+        ..Config::default()
+    };
+    let mut token = String::new();
+    for round in 0..2 {
+        let shutdown = CancellationToken::new();
+        let server = Server::build(&config, shutdown.clone()).await.unwrap();
+        let listener = bind(config.listen).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(server.run(listener));
+        let http = Client::new();
+        if round == 0 {
+            let v: Value = http
+                .post(format!("{base}/v1/auth/register"))
+                .json(&json!({"username": "alice", "password": "password-1"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            token = v["token"].as_str().unwrap().to_owned();
+        }
+        let res = http
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+    }
+}
+
+async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    futures::future::join_all(futs).await
+}

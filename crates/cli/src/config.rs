@@ -238,6 +238,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its large error
     fn file_then_environment_override_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -257,6 +258,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its large error
     fn a_bad_value_is_an_error_naming_the_key() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ROOMCAST_LISTEN", "not an address");

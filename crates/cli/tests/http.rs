@@ -17,12 +17,17 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: format!("sqlite://{}/t.db", dir.path().display()),
             ..Config::default()
         };
+        tweak(&mut config);
         let shutdown = CancellationToken::new();
         let server = Server::build(&config, shutdown.clone()).await.unwrap();
         let listener = bind(config.listen).unwrap();
@@ -426,4 +431,48 @@ async fn tokens_survive_a_restart_on_the_same_database() {
 
 async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     futures::future::join_all(futs).await
+}
+
+#[tokio::test]
+async fn cors_admits_only_the_configured_origin() {
+    let app = "https://chat.example.com";
+    let t = TestServer::start_with(|c| c.http.cors_origins = vec![app.to_owned()]).await;
+    for path in ["/v1/rooms", "/socket.io/?EIO=4&transport=polling"] {
+        for (origin, allowed) in [(app, true), ("https://evil.example.net", false)] {
+            let res = t
+                .http
+                .request(Method::OPTIONS, format!("{}{path}", t.base))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization,content-type",
+                )
+                .send()
+                .await
+                .unwrap();
+            let allow = res
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned());
+            if allowed {
+                assert_eq!(allow.as_deref(), Some(app), "{path} from {origin}");
+            } else {
+                assert_eq!(allow, None, "{path} from {origin}");
+            }
+        }
+    }
+    // Without configuration, no origin is admitted cross-origin.
+    let closed = TestServer::start().await;
+    let res = closed
+        .http
+        .get(format!("{}/healthz", closed.base))
+        .header("origin", app)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    closed.stop().await;
+    t.stop().await;
 }

@@ -171,14 +171,16 @@ fn authenticate(
     handler: Arc<dyn Handler>,
 ) -> Result<(), String> {
     let user = handler.authenticate(auth.as_ref())?;
-    let conn = Conn {
-        socket: socket.clone(),
-        user,
-    };
+    // The closure is stored in the socket, so it must not hold the socket
+    // (that would be a reference cycle, leaking every connection): it takes
+    // the socket from each event instead.
     socket.on_fallback(
-        move |Event(event): Event, TryData(data): TryData<Value>, ack: AckSender| {
+        move |socket: SocketRef,
+              Event(event): Event,
+              TryData(data): TryData<Value>,
+              ack: AckSender| {
             let handler = handler.clone();
-            let conn = conn.clone();
+            let conn = Conn { socket, user };
             async move {
                 handler
                     .on_event(conn, event, data.ok(), Some(Ack(ack)))

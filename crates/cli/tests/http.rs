@@ -1,6 +1,7 @@
 //! The HTTP API of `roomcast serve`, against a real server bound to 127.0.0.1:0.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use reqwest::{Client, Method, StatusCode};
 use roomcast::{Config, Server, bind};
@@ -12,7 +13,7 @@ struct TestServer {
     http: Client,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -21,7 +22,11 @@ impl TestServer {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(Arc::new(tempfile::tempdir().unwrap()), tweak).await
+    }
+
+    /// A server whose SQLite database is `t.db` in `dir`.
+    async fn start_in(dir: Arc<tempfile::TempDir>, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: format!("sqlite://{}/t.db", dir.path().display()),
@@ -391,42 +396,15 @@ async fn malformed_json_too_large_bodies_and_unknown_routes_answer_json_errors()
 
 #[tokio::test]
 async fn tokens_survive_a_restart_on_the_same_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: format!("sqlite://{}/t.db", dir.path().display()),
-        ..Config::default()
-    };
-    let mut token = String::new();
-    for round in 0..2 {
-        let shutdown = CancellationToken::new();
-        let server = Server::build(&config, shutdown.clone()).await.unwrap();
-        let listener = bind(config.listen).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(server.run(listener));
-        let http = Client::new();
-        if round == 0 {
-            let v: Value = http
-                .post(format!("{base}/v1/auth/register"))
-                .json(&json!({"username": "alice", "password": "password-1"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            token = v["token"].as_str().unwrap().to_owned();
-        }
-        let res = http
-            .get(format!("{base}/v1/me"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "round {round}");
-        shutdown.cancel();
-        task.await.unwrap().unwrap();
-    }
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let first = TestServer::start_in(dir.clone(), |_| {}).await;
+    let (_, token) = first.register("alice").await;
+    first.stop().await;
+    let second = TestServer::start_in(dir, |_| {}).await;
+    let (s, v) = second.call(Method::GET, "/v1/me", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["user"]["username"], "alice");
+    second.stop().await;
 }
 
 async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {

@@ -6,13 +6,14 @@
 //! - [`Tokens`]: issue and verify HS256 JWTs (`sub` = user id, `exp`).
 //! - [`hash_password`] / [`verify_password`]: argon2id, run off the async
 //!   threads because each call costs tens of milliseconds of CPU by design.
+//! - [`pool`]: the small dedicated thread pool they run on.
+
+pub mod pool;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHash, SaltString, rand_core::OsRng};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use roomcast_core::UserId;
 use serde::{Deserialize, Serialize};
@@ -95,33 +96,32 @@ impl Tokens {
     }
 }
 
-/// Hash a password with argon2id (default parameters), off the async threads.
+/// Hash a password with argon2id (default parameters) on the hashing [`pool`].
+/// The result is a standard PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub async fn hash_password(password: String) -> Result<String, AuthError> {
-    tokio::task::spawn_blocking(move || {
+    pool::run(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
+        pool::argon2_hash(&Argon2::default(), password.as_bytes(), salt.as_salt())
             .map(|h| h.to_string())
             .map_err(|e| AuthError::Hash(e.to_string()))
     })
     .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
+    .ok_or_else(|| AuthError::Hash("hashing pool stopped".into()))?
 }
 
-/// Check a password against a stored hash, off the async threads. With `None`
+/// A well-formed hash of a random password, verified against when the user is
+/// unknown so that the answer takes as long as for a known user.
+const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$kX7Vd3a6Gx8kA6p5S1tqIw0xJ3dD0oV6v2YQ4m9W0yA";
+
+/// Check a password against a stored hash on the hashing [`pool`]. With `None`
 /// (unknown user) it verifies against a fixed dummy hash and returns `false`,
 /// so both cases take the same time and reveal nothing.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$kX7Vd3a6Gx8kA6p5S1tqIw0xJ3dD0oV6v2YQ4m9W0yA";
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| DUMMY.to_owned());
-    tokio::task::spawn_blocking(move || {
+    pool::run(move || {
         let ok = PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| pool::argon2_verify(password.as_bytes(), &parsed))
             .unwrap_or(false);
         ok && known
     })
@@ -157,6 +157,30 @@ mod tests {
         };
         let token = jsonwebtoken::encode(&Header::default(), &claims, &t.encoding).unwrap();
         assert!(validation_free.verify(&token).is_err());
+    }
+
+    #[tokio::test]
+    async fn hashes_are_standard_phc_strings_both_ways() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let ours = hash_password("correct horse".into()).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"battery staple", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password("battery staple".into(), Some(theirs.clone())).await);
+        assert!(!verify_password("battery stapler".into(), Some(theirs)).await);
+        assert!(!verify_password("x".into(), Some("not a hash".into())).await);
+        // The unknown-user path does the same work as a known user.
+        let dummy = PasswordHash::new(DUMMY).unwrap();
+        assert_eq!(dummy.params.get_decimal("m"), Some(19456));
+        assert_eq!(dummy.hash.map(|h| h.len()), Some(32));
     }
 
     #[tokio::test]

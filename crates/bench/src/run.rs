@@ -100,8 +100,12 @@ pub struct RunResult {
     pub latency: Latency,
 }
 
+/// A progress line, rewritten in place on a terminal (silent otherwise, so
+/// logs keep only the results).
 fn progress(line: &str) {
-    eprint!("\r\x1b[2K{line}");
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprint!("\r\x1b[2K{line}");
+    }
 }
 
 /// Run `params` against `kind`.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use plotters::prelude::*;
 
-use crate::run::RunResult;
+use crate::run::{Load, RunResult};
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -40,16 +40,28 @@ pub fn draw(inputs: &[PathBuf], out_dir: &Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(out_dir)?;
     let fanout: Vec<&RunResult> = runs.iter().filter(|r| r.expected > 0).collect();
-    let mut groups: Vec<(usize, Vec<&RunResult>)> = Vec::new();
+    // One chart per (sockets, post rate) setting.
+    let mut groups: Vec<(String, Vec<&RunResult>)> = Vec::new();
     for r in fanout {
-        match groups.iter_mut().find(|(c, _)| *c == r.params.conns) {
+        let rate = match r.params.load {
+            Load::Fanout {
+                rate: Some(rate), ..
+            } => format!("{rate} posts/s"),
+            _ => "max posts/s".to_owned(),
+        };
+        let key = format!("{} sockets, {rate}", r.params.conns);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, g)) => g.push(r),
-            None => groups.push((r.params.conns, vec![r])),
+            None => groups.push((key, vec![r])),
         }
     }
-    for (conns, group) in &groups {
-        let path = out_dir.join(format!("latency-{conns}.png"));
-        latency_chart(&path, *conns, group)?;
+    for (key, group) in &groups {
+        let file: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = out_dir.join(format!("latency-{}.png", file.replace("--", "-")));
+        latency_chart(&path, key, group)?;
         eprintln!("wrote {}", path.display());
     }
     let idle: Vec<&RunResult> = runs.iter().filter(|r| r.scenario == "idle").collect();
@@ -61,7 +73,7 @@ pub fn draw(inputs: &[PathBuf], out_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn latency_chart(path: &Path, conns: usize, runs: &[&RunResult]) -> anyhow::Result<()> {
+fn latency_chart(path: &Path, setting: &str, runs: &[&RunResult]) -> anyhow::Result<()> {
     let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
     root.fill(&WHITE)?;
     let labels: Vec<String> = runs[0]
@@ -81,7 +93,7 @@ fn latency_chart(path: &Path, conns: usize, runs: &[&RunResult]) -> anyhow::Resu
         .max(0.01);
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("post → receiveMessage latency, {conns} sockets"),
+            format!("post → receiveMessage latency, {setting}"),
             ("sans-serif", 22),
         )
         .margin(12)
@@ -94,19 +106,24 @@ fn latency_chart(path: &Path, conns: usize, runs: &[&RunResult]) -> anyhow::Resu
         .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
         .y_desc("ms (log scale)")
         .draw()?;
+    let mut labelled = Vec::new();
     for r in runs {
         let c = colour(&r.target);
-        chart
-            .draw_series(LineSeries::new(
-                r.latency
-                    .curve
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, v))| (i, v.max(min))),
-                c.stroke_width(2),
-            ))?
-            .label(&r.target)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        let series = chart.draw_series(LineSeries::new(
+            r.latency
+                .curve
+                .iter()
+                .enumerate()
+                .map(|(i, (_, v))| (i, v.max(min))),
+            c.stroke_width(2),
+        ))?;
+        // One legend entry per target, however many rounds it ran.
+        if !labelled.contains(&r.target) {
+            labelled.push(r.target.clone());
+            series.label(&r.target).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+            });
+        }
     }
     chart
         .configure_series_labels()

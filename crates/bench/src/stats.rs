@@ -15,6 +15,7 @@ const SHARDS: usize = 64;
 /// Per-connection record of which of its room's messages arrived.
 pub struct ConnTracker {
     shard: usize,
+    messages: usize,
     seen: Vec<u64>,
 }
 
@@ -23,6 +24,7 @@ impl ConnTracker {
     pub fn new(i: usize, messages: usize) -> Self {
         Self {
             shard: i % SHARDS,
+            messages,
             seen: vec![0; messages.div_ceil(64)],
         }
     }
@@ -92,9 +94,12 @@ impl Shared {
     /// Record one received bench message `k`, sent at `sent_us`.
     pub fn record(&self, t: &mut ConnTracker, k: usize, sent_us: u64) {
         let (word, bit) = (k / 64, 1u64 << (k % 64));
-        let Some(w) = t.seen.get_mut(word) else {
-            self.foreign.fetch_add(1, Ordering::Relaxed);
-            return;
+        let w = match t.seen.get_mut(word) {
+            Some(w) if k < t.messages => w,
+            _ => {
+                self.foreign.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         };
         if *w & bit != 0 {
             self.duplicates.fetch_add(1, Ordering::Relaxed);

@@ -14,8 +14,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use roomcast_bus::{Bus, Topics};
-use roomcast_store::Store;
+use roomcast_store::{OutboxItem, OutboxSink, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -43,40 +44,23 @@ pub struct OutboxRelay {
 impl OutboxRelay {
     /// Publish all pending rows once. Returns how many were published.
     pub async fn pass(&self) -> Result<usize, String> {
+        let sink = BusSink {
+            bus: &*self.bus,
+            topics: &self.topics,
+        };
         let mut total = 0;
         loop {
-            let items = self
+            let pass = self
                 .store
-                .outbox_pending(self.batch)
+                .outbox_relay(self.batch, &sink)
                 .await
                 .map_err(|e| e.to_string())?;
-            if items.is_empty() {
-                return Ok(total);
-            }
-            let mut done = Vec::with_capacity(items.len());
-            let mut failure = None;
-            for item in &items {
-                match self
-                    .bus
-                    .publish(self.topics.resolve(&item.topic), &item.envelope)
-                    .await
-                {
-                    Ok(()) => done.push(item.id),
-                    Err(e) => {
-                        failure = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-            if !done.is_empty() {
-                self.store
-                    .outbox_done(&done)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                total += done.len();
-            }
-            if let Some(e) = failure {
+            total += pass.published;
+            if let Some(e) = pass.failure {
                 return Err(e);
+            }
+            if pass.published < self.batch as usize {
+                return Ok(total);
             }
         }
     }
@@ -106,5 +90,21 @@ impl OutboxRelay {
         if let Err(e) = self.pass().await {
             tracing::warn!(error = %e, "outbox relay: final pass failed; rows stay for the next start");
         }
+    }
+}
+
+/// Publishes outbox rows to the bus under their configured topic names.
+struct BusSink<'a> {
+    bus: &'a dyn Bus,
+    topics: &'a Topics,
+}
+
+#[async_trait]
+impl OutboxSink for BusSink<'_> {
+    async fn publish(&self, item: &OutboxItem) -> Result<(), String> {
+        self.bus
+            .publish(self.topics.resolve(&item.topic), &item.envelope)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

@@ -57,7 +57,15 @@ async fn fixture() -> Fixture {
         inner: MemoryBus::new(),
         down: AtomicBool::new(false),
     });
-    let sub = bus.subscribe("chat.out", Mode::FanOut).await.unwrap();
+    let sub = bus
+        .subscribe(
+            "chat.out",
+            Mode::FanOut {
+                node: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
     let relay = OutboxRelay {
         store: store.clone(),
         bus: bus.clone(),

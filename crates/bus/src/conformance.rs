@@ -19,8 +19,17 @@ use crate::{Bus, Mode, Subscription};
 /// How long a case waits for an expected delivery before failing.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// What a backend promises beyond the common cases.
+#[derive(Clone, Copy, Debug)]
+pub struct Capabilities {
+    /// An envelope taken by a queue-group member that dies without acking is
+    /// delivered again to another member (after the backend's ack deadline,
+    /// which a backend's tests set short).
+    pub redelivery: bool,
+}
+
 /// Run every case against buses made by `make`.
-pub async fn run_all<F, Fut>(make: F)
+pub async fn run_all<F, Fut>(caps: Capabilities, make: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Arc<dyn Bus>>,
@@ -29,7 +38,16 @@ where
     fan_out_reaches_every_subscription(make().await).await;
     queue_group_delivers_to_exactly_one(make().await).await;
     order_is_kept_per_room(make().await).await;
+    if caps.redelivery {
+        unacked_delivery_is_redelivered(make().await).await;
+    }
     assert!(make().await.healthy().await, "a fresh bus reports healthy");
+}
+
+fn fan_out(n: usize) -> Mode {
+    Mode::FanOut {
+        node: format!("node-{n}-{}", RoomId::new()),
+    }
 }
 
 fn unique_topic(case: &str) -> String {
@@ -57,7 +75,7 @@ async fn next_n(sub: &mut Subscription, count: usize) -> Vec<Envelope> {
 /// A published envelope arrives intact.
 pub async fn publish_then_consume(bus: Arc<dyn Bus>) {
     let topic = unique_topic("basic");
-    let mut sub = bus.subscribe(&topic, Mode::FanOut).await.unwrap();
+    let mut sub = bus.subscribe(&topic, fan_out(0)).await.unwrap();
     let env = envelope(RoomId::new(), 1);
     bus.publish(&topic, &env).await.unwrap();
     assert_eq!(next_n(&mut sub, 1).await, vec![env]);
@@ -67,8 +85,8 @@ pub async fn publish_then_consume(bus: Arc<dyn Bus>) {
 pub async fn fan_out_reaches_every_subscription(bus: Arc<dyn Bus>) {
     let topic = unique_topic("fanout");
     let mut subs = Vec::new();
-    for _ in 0..3 {
-        subs.push(bus.subscribe(&topic, Mode::FanOut).await.unwrap());
+    for n in 0..3 {
+        subs.push(bus.subscribe(&topic, fan_out(n)).await.unwrap());
     }
     let room = RoomId::new();
     let sent: Vec<_> = (1..=5).map(|n| envelope(room, n)).collect();
@@ -112,7 +130,7 @@ pub async fn queue_group_delivers_to_exactly_one(bus: Arc<dyn Bus>) {
 /// Envelopes of one room published in order arrive in order.
 pub async fn order_is_kept_per_room(bus: Arc<dyn Bus>) {
     let topic = unique_topic("order");
-    let mut sub = bus.subscribe(&topic, Mode::FanOut).await.unwrap();
+    let mut sub = bus.subscribe(&topic, fan_out(0)).await.unwrap();
     let room = RoomId::new();
     for n in 0..100 {
         bus.publish(&topic, &envelope(room, n)).await.unwrap();
@@ -123,4 +141,32 @@ pub async fn order_is_kept_per_room(bus: Arc<dyn Bus>) {
         .map(|e| e.payload["n"].as_i64().unwrap())
         .collect();
     assert_eq!(got, (0..100).collect::<Vec<_>>());
+}
+
+/// A queue-group member that takes an envelope and dies without acking does
+/// not lose it: another member of the group gets it.
+pub async fn unacked_delivery_is_redelivered(bus: Arc<dyn Bus>) {
+    let topic = unique_topic("redeliver");
+    let group = Mode::Queue {
+        group: "workers".into(),
+    };
+    let mut doomed = bus.subscribe(&topic, group.clone()).await.unwrap();
+    let env = envelope(RoomId::new(), 7);
+    bus.publish(&topic, &env).await.unwrap();
+    let taken = tokio::time::timeout(DEADLINE, doomed.next())
+        .await
+        .expect("first delivery")
+        .expect("subscription open")
+        .expect("delivery");
+    assert_eq!(taken.envelope, env);
+    drop(taken); // never acked
+    drop(doomed); // the consumer dies
+    let mut survivor = bus.subscribe(&topic, group).await.unwrap();
+    let again = tokio::time::timeout(DEADLINE * 3, survivor.next())
+        .await
+        .expect("redelivery within the deadline")
+        .expect("subscription open")
+        .expect("delivery");
+    assert_eq!(again.envelope, env);
+    again.ack().await.unwrap();
 }

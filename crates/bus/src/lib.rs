@@ -46,8 +46,14 @@ pub enum BusError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// This subscription receives **every** envelope published to the topic
-    /// (each realtime node consumes all of `chat.out`).
-    FanOut,
+    /// (each realtime node consumes all of `chat.out`). `node` names the
+    /// subscriber, for backends that keep a named subscription or consumer per
+    /// node (Pub/Sub subscriptions, JetStream consumers); it must be unique
+    /// among live subscribers of the topic.
+    FanOut {
+        /// Unique subscriber name, e.g. the realtime node's id.
+        node: String,
+    },
     /// Subscriptions with the same group name share the topic: each envelope
     /// goes to exactly one of them (the API tier consuming `chat.in`).
     Queue {

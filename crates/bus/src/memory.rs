@@ -95,7 +95,7 @@ impl Bus for MemoryBus {
             let mut topics = self.topics.lock().expect("bus lock");
             let t = topics.entry(topic.to_owned()).or_default();
             match mode {
-                Mode::FanOut => t.fan_out.push(tx),
+                Mode::FanOut { .. } => t.fan_out.push(tx),
                 Mode::Queue { group } => t.groups.entry(group).or_default().members.push(tx),
             }
         }
@@ -119,13 +119,20 @@ mod tests {
 
     #[tokio::test]
     async fn memory_bus_passes_the_conformance_suite() {
-        crate::conformance::run_all(|| async { Arc::new(MemoryBus::new()) as Arc<dyn Bus> }).await;
+        let caps = crate::conformance::Capabilities { redelivery: false };
+        crate::conformance::run_all(caps, || async {
+            Arc::new(MemoryBus::new()) as Arc<dyn Bus>
+        })
+        .await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_full_subscription_makes_publish_wait_instead_of_dropping() {
         let bus = Arc::new(MemoryBus::new());
-        let mut sub = bus.subscribe("t", Mode::FanOut).await.unwrap();
+        let mut sub = bus
+            .subscribe("t", Mode::FanOut { node: "n".into() })
+            .await
+            .unwrap();
         let env = Envelope::to_user("x", roomcast_core::UserId::new(), serde_json::Value::Null);
         for _ in 0..SUBSCRIPTION_CAPACITY {
             bus.publish("t", &env).await.unwrap();

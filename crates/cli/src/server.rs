@@ -98,6 +98,7 @@ impl Server {
                 bus: bus.clone(),
                 topics: topics.clone(),
                 socketio: config.socketio(),
+                node: "serve".into(),
             },
             shutdown.clone(),
         )

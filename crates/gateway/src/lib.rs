@@ -37,6 +37,8 @@ pub struct GatewayDeps {
     pub topics: Topics,
     /// Protocol settings.
     pub socketio: SocketIoConfig,
+    /// This realtime node's unique name (its `chat.out` subscription).
+    pub node: String,
 }
 
 /// A running gateway: the HTTP layer to mount and the handle to stop it.
@@ -61,7 +63,12 @@ impl Gateway {
         let (layer, transport) = Transport::build(&deps.socketio, handler);
         let sub = deps
             .bus
-            .subscribe(&deps.topics.chat_out, roomcast_bus::Mode::FanOut)
+            .subscribe(
+                &deps.topics.chat_out,
+                roomcast_bus::Mode::FanOut {
+                    node: deps.node.clone(),
+                },
+            )
             .await?;
         let consumer = tokio::spawn(consumer::run(sub, transport.clone(), shutdown));
         Ok(Self {

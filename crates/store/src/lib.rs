@@ -102,6 +102,22 @@ pub struct OutboxItem {
     pub envelope: Envelope,
 }
 
+/// Where [`Store::outbox_relay`] sends outbox rows (the bus, for the relay).
+#[async_trait]
+pub trait OutboxSink: Send + Sync {
+    /// Publish one row; `Err` stops the pass and keeps this row and the rest.
+    async fn publish(&self, item: &OutboxItem) -> Result<(), String>;
+}
+
+/// The result of one [`Store::outbox_relay`] pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RelayPass {
+    /// Rows published and deleted.
+    pub published: usize,
+    /// The sink's error, if a publish failed (those rows stay).
+    pub failure: Option<String>,
+}
+
 /// The persistence interface every tier uses. Object-safe: held as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -136,6 +152,41 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_pending(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError>;
     /// Delete published outbox rows.
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Publish up to `limit` outbox rows through `sink`, oldest first, and
+    /// delete those published. Stops at the first failure.
+    ///
+    /// The default suits a store with one relay per database (SQLite): rows
+    /// are read, published, then deleted, so a crash between publish and
+    /// delete republishes them (consumers drop duplicates). A store shared by
+    /// several API processes (PostgreSQL) overrides this so that only one
+    /// process relays at a time, keeping order and never publishing a row twice
+    /// while both are healthy.
+    async fn outbox_relay(
+        &self,
+        limit: i64,
+        sink: &dyn OutboxSink,
+    ) -> Result<RelayPass, StoreError> {
+        let items = self.outbox_pending(limit).await?;
+        let mut done = Vec::with_capacity(items.len());
+        let mut failure = None;
+        for item in &items {
+            match sink.publish(item).await {
+                Ok(()) => done.push(item.id),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !done.is_empty() {
+            self.outbox_done(&done).await?;
+        }
+        Ok(RelayPass {
+            published: done.len(),
+            failure,
+        })
+    }
 }
 
 /// Open the store named by `url` and bring its schema up to date.

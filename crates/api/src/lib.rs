@@ -8,11 +8,15 @@
 //! - [`error`]: [`ApiError`], the one error type every handler returns, and the
 //!   JSON/query/path extractors that turn bad input into it.
 //! - [`auth`]: register, login, `me`, and the [`auth::AuthUser`] extractor.
+//! - [`commands`]: the `chat.in` consumer (socket commands).
 //! - [`rooms`]: rooms and messages.
+//! - [`internal`]: routes for roomcast's other tier (service tokens only).
 //! - [`relay`]: the outbox relay.
 
 pub mod auth;
+pub mod commands;
 pub mod error;
+pub mod internal;
 pub mod relay;
 pub mod rooms;
 
@@ -56,6 +60,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/rooms/{room_id}/messages",
             post(rooms::post_message).get(rooms::list_messages),
         )
+        .route("/internal/v1/access", get(internal::access))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -29,6 +29,9 @@ pub enum AuthError {
     Hash(String),
 }
 
+/// Subject prefix of service tokens.
+const SERVICE_PREFIX: &str = "service:";
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
@@ -85,14 +88,39 @@ impl Tokens {
             .expect("HS256 encoding cannot fail")
     }
 
-    /// The user a token speaks for, if it is valid.
+    /// The user a token speaks for, if it is valid. Service tokens are refused.
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
-        data.claims
-            .sub
+        self.subject(token)?
             .parse()
             .map_err(|_| AuthError::InvalidToken("subject is not a user id".into()))
+    }
+
+    /// A token for one of roomcast's own processes (`service:<name>`), used on
+    /// internal routes between the tiers. It is refused wherever a user token
+    /// is expected.
+    pub fn issue_service(&self, name: &str) -> String {
+        let iat = unix_now();
+        let claims = Claims {
+            sub: format!("{SERVICE_PREFIX}{name}"),
+            iat,
+            exp: iat + self.ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding cannot fail")
+    }
+
+    /// The service a service token speaks for, if it is valid.
+    pub fn verify_service(&self, token: &str) -> Result<String, AuthError> {
+        self.subject(token)?
+            .strip_prefix(SERVICE_PREFIX)
+            .map(str::to_owned)
+            .ok_or_else(|| AuthError::InvalidToken("not a service token".into()))
+    }
+
+    fn subject(&self, token: &str) -> Result<String, AuthError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims.sub)
+            .map_err(|e| AuthError::InvalidToken(e.to_string()))
     }
 }
 
@@ -143,6 +171,21 @@ mod tests {
         assert!(other.verify(&token).is_err());
         assert!(t.verify("garbage").is_err());
         assert!(t.verify("").is_err());
+    }
+
+    #[test]
+    fn service_and_user_tokens_are_not_interchangeable() {
+        let t = Tokens::new(b"s", Duration::from_secs(60));
+        let service = t.issue_service("realtime-1");
+        assert_eq!(t.verify_service(&service).unwrap(), "realtime-1");
+        assert!(t.verify(&service).is_err());
+        let user = t.issue(UserId::new());
+        assert!(t.verify_service(&user).is_err());
+        assert!(
+            Tokens::new(b"other", Duration::from_secs(60))
+                .verify_service(&service)
+                .is_err()
+        );
     }
 
     #[test]

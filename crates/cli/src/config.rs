@@ -35,6 +35,27 @@ pub struct Config {
     pub bus: BusConfig,
     /// The outbox relay.
     pub outbox: OutboxConfig,
+    /// The realtime tier of the split deployment.
+    pub realtime: RealtimeConfig,
+}
+
+/// `[realtime]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealtimeConfig {
+    /// This node's unique name (names its `chat.out` subscription). Empty: `rt-<pid>`.
+    pub node_id: String,
+    /// Base URL of the API tier, for membership checks on `joinRoom`.
+    pub api_url: String,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            api_url: "http://127.0.0.1:3000".into(),
+        }
+    }
 }
 
 /// `[auth]`
@@ -113,6 +134,7 @@ impl Default for Config {
             socketio: SocketIoSection::default(),
             bus: BusConfig::default(),
             outbox: OutboxConfig::default(),
+            realtime: RealtimeConfig::default(),
         }
     }
 }

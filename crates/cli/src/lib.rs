@@ -3,14 +3,16 @@
 //! # Layout
 //! - [`config`]: the typed config tree, its documented defaults, and loading
 //!   (defaults → TOML file → `ROOMCAST_…` environment → flags).
+//! - [`bus`]: picks and connects the bus backend.
 //! - [`secret`]: where the JWT secret comes from when none is configured.
 //! - [`server`]: builds `roomcast serve` (store, bus, API, gateway, relay) and
 //!   runs it on a listener until a shutdown signal.
 //! - `main.rs`: the command line.
 
+pub mod bus;
 pub mod config;
 pub mod secret;
 pub mod server;
 
 pub use config::Config;
-pub use server::{Server, bind};
+pub use server::{Role, Server, bind};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use roomcast::{Config, Server, bind};
+use roomcast::{Config, Role, Server, bind};
 use tokio_util::sync::CancellationToken;
 
 /// roomcast: a realtime chat backend. With no command, runs `serve`.
@@ -22,9 +22,10 @@ struct Cli {
 enum Command {
     /// Everything in one process: HTTP API + Socket.IO on SQLite and the in-process bus.
     Serve(ServeArgs),
-    /// The stateless API tier of the split deployment.
+    /// The stateless API tier of the split deployment (needs a shared bus and `auth.jwt_secret`).
     Api(ServeArgs),
-    /// The realtime (Socket.IO) tier of the split deployment.
+    /// The realtime (Socket.IO) tier of the split deployment (needs a shared bus,
+    /// `auth.jwt_secret` and `realtime.api_url`).
     Realtime(ServeArgs),
     /// Print the default configuration, every key documented.
     Config,
@@ -43,19 +44,14 @@ struct ServeArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
-    let args = match command {
+    let (role, args) = match command {
         Command::Config => {
             print!("{}", roomcast::config::DEFAULT_TOML);
             return Ok(());
         }
-        Command::Api(_) | Command::Realtime(_) => {
-            eprintln!(
-                "roomcast: `api` and `realtime` are the split deployment and need a distributed bus \
-                 (Pub/Sub, NATS or Redis); they arrive with issue #4. Run `roomcast serve` meanwhile."
-            );
-            std::process::exit(2);
-        }
-        Command::Serve(args) => args,
+        Command::Serve(args) => (Role::Serve, args),
+        Command::Api(args) => (Role::Api, args),
+        Command::Realtime(args) => (Role::Realtime, args),
     };
     let mut config = Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(listen) = args.listen {
@@ -75,18 +71,28 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(config))
+        .block_on(serve(role, config))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(role: Role, config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let server = Server::build(&config, shutdown.clone()).await?;
+    let server = Server::build_role(role, &config, shutdown.clone()).await?;
     let listener = bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    println!(
-        "roomcast listening on http://{addr} (database {})",
-        config.database_url
-    );
+    let what = match role {
+        Role::Serve => format!("serve, database {}", config.database_url),
+        Role::Api => format!(
+            "api, database {}, bus {}",
+            config.database_url, config.bus.kind
+        ),
+        Role::Realtime => format!(
+            "realtime {}, bus {}, api {}",
+            roomcast::server::node_id(&config),
+            config.bus.kind,
+            config.realtime.api_url
+        ),
+    };
+    println!("roomcast listening on http://{addr} ({what})");
     tokio::spawn(async move {
         wait_for_signal().await;
         shutdown.cancel();

@@ -1,9 +1,13 @@
-//! `roomcast serve`: every part in one process, wired exactly as the split
-//! deployment is. The API writes messages and outbox rows; the relay publishes
-//! the outbox to `chat.out` on the in-process bus; the gateway consumes
-//! `chat.out` and emits to sockets. The API never touches a socket.
+//! Assembling a roomcast process for its [`Role`]:
+//! - `serve`: every part in one process, wired exactly as the split deployment
+//!   is. The API writes messages and outbox rows; the relay publishes the
+//!   outbox to `chat.out` on the bus; the gateway consumes `chat.out` and emits
+//!   to sockets. The API never touches a socket.
+//! - `api`: HTTP API, store, relay and the `chat.in` consumer; no sockets.
+//! - `realtime`: Socket.IO and the `chat.out` consumer; membership checks go
+//!   to the API tier over HTTP; no database.
 //!
-//! [`Server::build`] opens everything; [`Server::run`] serves on a listener
+//! [`Server::build_role`] opens everything; [`Server::run`] serves on a listener
 //! until the shutdown token fires, then: disconnects sockets (clients
 //! reconnect), finishes in-flight HTTP requests (bounded by
 //! `http.shutdown_grace_ms`), lets the relay make a last pass, and returns.
@@ -19,10 +23,9 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use roomcast_api::{AppState, OutboxRelay};
 use roomcast_auth::Tokens;
-use roomcast_bus::{Bus, MemoryBus};
-use roomcast_gateway::membership::StoreMembership;
+use roomcast_bus::Mode;
+use roomcast_gateway::membership::{HttpMembership, StoreMembership};
 use roomcast_gateway::{Gateway, GatewayDeps};
-use roomcast_store::Store;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Notify;
@@ -47,83 +50,137 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// A built, not yet serving, `roomcast serve`.
+/// Which process to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in one process (`roomcast serve`).
+    Serve,
+    /// The stateless API tier (`roomcast api`): HTTP, store, outbox relay, `chat.in`.
+    Api,
+    /// The socket tier (`roomcast realtime`): Socket.IO, `chat.out`.
+    Realtime,
+}
+
+/// A built, not yet serving, roomcast process.
 pub struct Server {
     router: Router,
-    gateway: Gateway,
-    relay: tokio::task::JoinHandle<()>,
+    transport: Option<roomcast_gateway::Transport>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     grace: Duration,
 }
 
 impl Server {
-    /// Open the store, the bus, the gateway and the relay. `shutdown` stops them all.
+    /// Build `roomcast serve`. `shutdown` stops it.
     pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        if config.bus.kind != "memory" {
-            bail!(
-                "bus.kind = {:?}: `roomcast serve` runs on the in-process bus (\"memory\"); \
-                 distributed buses arrive with the split deployment (issue #4)",
-                config.bus.kind
-            );
-        }
-        let store: Arc<dyn Store> = roomcast_store::open(&config.database_url)
-            .await
-            .with_context(|| format!("opening database {}", config.database_url))?;
-        let (secret, source) = secret::resolve(&config.auth.jwt_secret, &config.database_url)
-            .context("reading or creating the JWT secret")?;
-        match source {
-            secret::Source::Generated(path) => tracing::warn!(
-                path = %path.display(),
-                "no auth.jwt_secret configured: generated one and stored it beside the database; \
-                 set ROOMCAST_AUTH__JWT_SECRET in production"
-            ),
-            secret::Source::Ephemeral => tracing::warn!(
-                "no auth.jwt_secret configured and the database is in memory: \
-                 tokens will not survive a restart"
-            ),
-            secret::Source::File(_) | secret::Source::Configured => {}
-        }
-        let tokens = Arc::new(Tokens::new(
-            &secret,
-            Duration::from_secs(config.auth.token_ttl_secs),
-        ));
-        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        let topics = config.topics();
+        Self::build_role(Role::Serve, config, shutdown).await
+    }
 
-        // The gateway subscribes to chat.out before the relay publishes anything.
-        let gateway = Gateway::start(
-            GatewayDeps {
-                tokens: tokens.clone(),
-                membership: Arc::new(StoreMembership(store.clone())),
+    /// Build the process for `role`: open what it needs (store, bus, gateway,
+    /// relay, consumers). `shutdown` stops them all.
+    pub async fn build_role(
+        role: Role,
+        config: &Config,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let bus = crate::bus::connect(role, config).await?;
+        Self::build_with_bus(role, config, bus, shutdown).await
+    }
+
+    /// [`Server::build_role`] on a bus the caller connected (several processes'
+    /// worth of roles can share one in-process bus in a test).
+    pub async fn build_with_bus(
+        role: Role,
+        config: &Config,
+        bus: Arc<dyn roomcast_bus::Bus>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let tokens = Arc::new(tokens(role, config)?);
+        let topics = config.topics();
+        let mut tasks = Vec::new();
+        let mut router = Router::new();
+        let mut transport = None;
+
+        let store = if role == Role::Realtime {
+            None
+        } else {
+            Some(
+                roomcast_store::open(&config.database_url)
+                    .await
+                    .with_context(|| format!("opening database {}", config.database_url))?,
+            )
+        };
+
+        if role != Role::Api {
+            let membership: Arc<dyn roomcast_gateway::Membership> = match &store {
+                Some(store) => Arc::new(StoreMembership(store.clone())),
+                None => Arc::new(HttpMembership::new(
+                    &config.realtime.api_url,
+                    tokens.clone(),
+                    &node_id(config),
+                )),
+            };
+            // The gateway subscribes to chat.out before anything is published.
+            let gateway = Gateway::start(
+                GatewayDeps {
+                    tokens: tokens.clone(),
+                    membership,
+                    bus: bus.clone(),
+                    topics: topics.clone(),
+                    socketio: config.socketio(),
+                    node: if role == Role::Serve {
+                        "serve".into()
+                    } else {
+                        node_id(config)
+                    },
+                },
+                shutdown.clone(),
+            )
+            .await
+            .context("subscribing the gateway to chat.out")?;
+            router = router.layer(gateway.layer.clone());
+            transport = Some(gateway.transport);
+            tasks.push(gateway.consumer);
+        }
+
+        if let Some(store) = store {
+            let wake = Arc::new(Notify::new());
+            let relay = OutboxRelay {
+                store: store.clone(),
                 bus: bus.clone(),
                 topics: topics.clone(),
-                socketio: config.socketio(),
-                node: "serve".into(),
-            },
-            shutdown.clone(),
-        )
-        .await
-        .context("subscribing the gateway to chat.out")?;
+                wake: wake.clone(),
+                batch: config.outbox.batch.max(1),
+                poll_interval: Duration::from_millis(config.outbox.poll_interval_ms.max(10)),
+            };
+            tasks.push(tokio::spawn(relay.run(shutdown.clone())));
+            let state = AppState {
+                store,
+                tokens: tokens.clone(),
+                outbox_wake: wake,
+                max_body_bytes: config.http.max_body_bytes,
+            };
+            let commands = bus
+                .subscribe(
+                    &topics.chat_in,
+                    Mode::Queue {
+                        group: roomcast_api::commands::GROUP.into(),
+                    },
+                )
+                .await
+                .context("subscribing to chat.in")?;
+            tasks.push(tokio::spawn(roomcast_api::commands::run(
+                commands,
+                state.clone(),
+                shutdown.clone(),
+            )));
+            router = roomcast_api::app(state).merge(router);
+        } else {
+            router = router.fallback(roomcast_api::error::not_found);
+        }
 
-        let wake = Arc::new(Notify::new());
-        let relay = OutboxRelay {
-            store: store.clone(),
-            bus: bus.clone(),
-            topics,
-            wake: wake.clone(),
-            batch: config.outbox.batch.max(1),
-            poll_interval: Duration::from_millis(config.outbox.poll_interval_ms.max(10)),
-        };
-        let relay = tokio::spawn(relay.run(shutdown.clone()));
-
-        let state = AppState {
-            store: store.clone(),
-            tokens,
-            outbox_wake: wake,
-            max_body_bytes: config.http.max_body_bytes,
-        };
         let health_bus = bus.clone();
-        let router = roomcast_api::app(state)
+        let router = router
             .route(
                 "/healthz",
                 get(move || async move {
@@ -136,12 +193,11 @@ impl Server {
                     (code, axum::Json(json!({ "status": if bus_ok { "ok" } else { "degraded" }, "bus": health_bus.name() })))
                 }),
             )
-            .layer(gateway.layer.clone())
             .layer(cors(&config.http.cors_origins)?);
         Ok(Self {
             router,
-            gateway,
-            relay,
+            transport,
+            tasks,
             shutdown,
             grace: Duration::from_millis(config.http.shutdown_grace_ms),
         })
@@ -154,12 +210,14 @@ impl Server {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        let transport = self.gateway.transport.clone();
+        let transport = self.transport.clone();
         let shutdown = self.shutdown.clone();
         let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
             shutdown.cancelled().await;
             tracing::info!("shutting down: disconnecting sockets, finishing requests");
-            transport.close().await;
+            if let Some(t) = transport {
+                t.close().await;
+            }
         });
         let shutdown = self.shutdown.clone();
         let grace = self.grace;
@@ -170,9 +228,49 @@ impl Server {
             }
         }
         self.shutdown.cancel();
-        let _ = self.relay.await;
-        let _ = self.gateway.consumer.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
         Ok(())
+    }
+}
+
+/// The token keys. `serve` may generate its secret; the split tiers must share
+/// one configured secret.
+fn tokens(role: Role, config: &Config) -> anyhow::Result<Tokens> {
+    let ttl = Duration::from_secs(config.auth.token_ttl_secs);
+    if role != Role::Serve {
+        if config.auth.jwt_secret.is_empty() {
+            bail!(
+                "auth.jwt_secret (ROOMCAST_AUTH__JWT_SECRET) must be set, to the same value on \
+                 every `roomcast api` and `roomcast realtime` process"
+            );
+        }
+        return Ok(Tokens::new(config.auth.jwt_secret.as_bytes(), ttl));
+    }
+    let (secret, source) = secret::resolve(&config.auth.jwt_secret, &config.database_url)
+        .context("reading or creating the JWT secret")?;
+    match source {
+        secret::Source::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "no auth.jwt_secret configured: generated one and stored it beside the database; \
+             set ROOMCAST_AUTH__JWT_SECRET in production"
+        ),
+        secret::Source::Ephemeral => tracing::warn!(
+            "no auth.jwt_secret configured and the database is in memory: \
+             tokens will not survive a restart"
+        ),
+        secret::Source::File(_) | secret::Source::Configured => {}
+    }
+    Ok(Tokens::new(&secret, ttl))
+}
+
+/// This realtime node's name: `realtime.node_id`, else `rt-<pid>`.
+pub fn node_id(config: &Config) -> String {
+    if config.realtime.node_id.is_empty() {
+        format!("rt-{}", std::process::id())
+    } else {
+        config.realtime.node_id.clone()
     }
 }
 

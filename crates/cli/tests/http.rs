@@ -454,3 +454,56 @@ async fn cors_admits_only_the_configured_origin() {
     closed.stop().await;
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_internal_access_route_takes_service_tokens_only() {
+    let secret = "shared-secret";
+    let t = TestServer::start_with(|c| c.auth.jwt_secret = secret.into()).await;
+    let (alice, ta) = t.register("alice").await;
+    let (bob, _) = t.register("bob").await;
+    let room = t.room(&ta, &[]).await;
+    let tokens = roomcast_auth::Tokens::new(secret.as_bytes(), std::time::Duration::from_secs(60));
+    let service = tokens.issue_service("rt-test");
+    let path = |user: &str| format!("/internal/v1/access?roomId={room}&userId={user}");
+
+    let (s, v) = t
+        .call(Method::GET, &path(&alice), Some(&service), None)
+        .await;
+    assert_eq!(
+        (s, v),
+        (StatusCode::OK, json!({"access": "member", "lastSeq": 0}))
+    );
+    let (_, v) = t.call(Method::GET, &path(&bob), Some(&service), None).await;
+    assert_eq!(v, json!({"access": "not_member"}));
+    let other =
+        format!("/internal/v1/access?roomId=01900000-0000-7000-8000-000000000000&userId={alice}");
+    let (_, v) = t.call(Method::GET, &other, Some(&service), None).await;
+    assert_eq!(v, json!({"access": "no_room"}));
+
+    // A user's token, or none, does not open the internal route.
+    let (s, v) = t.call(Method::GET, &path(&alice), Some(&ta), None).await;
+    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, v) = t.call(Method::GET, &path(&alice), None, None).await;
+    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
+    // And a service token is not a user token.
+    let (s, v) = t.call(Method::GET, "/v1/me", Some(&service), None).await;
+    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn split_tiers_refuse_the_in_process_bus_and_a_missing_secret() {
+    for role in [roomcast::Role::Api, roomcast::Role::Realtime] {
+        let err = Server::build_role(role, &Config::default(), CancellationToken::new())
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("bus.kind"), "{err}");
+        let bus: Arc<dyn roomcast_bus::Bus> = Arc::new(roomcast_bus::MemoryBus::new());
+        let err = Server::build_with_bus(role, &Config::default(), bus, CancellationToken::new())
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("jwt_secret"), "{err}");
+    }
+}

@@ -49,3 +49,20 @@ pub struct Message {
     /// Creation time, RFC 3339 with milliseconds, UTC.
     pub created_at: String,
 }
+
+/// What a user is to a room, as the API tells the realtime tier on its
+/// internal route (`GET /internal/v1/access`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "access", rename_all = "snake_case")]
+pub enum RoomAccess {
+    /// No such room.
+    NoRoom,
+    /// Not a member.
+    NotMember,
+    /// A member; the room's latest message seq.
+    Member {
+        /// Latest seq in the room.
+        #[serde(rename = "lastSeq")]
+        last_seq: i64,
+    },
+}

@@ -7,13 +7,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use roomcast_core::{RoomId, UserId};
-use roomcast_store::{Access, Store, StoreError};
+use roomcast_store::{Access, Store};
+
+/// A membership check that could not be answered (database or API unreachable).
+#[derive(Debug, thiserror::Error)]
+#[error("membership check failed: {0}")]
+pub struct MembershipError(pub String);
 
 /// Answers "what is `user` to `room`?".
 #[async_trait]
 pub trait Membership: Send + Sync + 'static {
     /// The caller's access to a room, with the room's latest seq for members.
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, StoreError>;
+    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError>;
 }
 
 /// Membership straight from the store (same process as the API).
@@ -21,7 +26,66 @@ pub struct StoreMembership(pub Arc<dyn Store>);
 
 #[async_trait]
 impl Membership for StoreMembership {
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, StoreError> {
-        self.0.access(room, user).await
+    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
+        self.0
+            .access(room, user)
+            .await
+            .map_err(|e| MembershipError(e.to_string()))
+    }
+}
+
+/// Membership from the API tier's internal route (the split deployment): the
+/// realtime node holds no database connection.
+///
+/// Each check is one `GET {api_url}/internal/v1/access` with a fresh service
+/// token, bounded by [`HTTP_TIMEOUT`]. Answers are not cached: `joinRoom` needs
+/// the room's latest seq as of the join, and a removed member must not pass.
+pub struct HttpMembership {
+    http: reqwest::Client,
+    api_url: String,
+    tokens: Arc<roomcast_auth::Tokens>,
+    node: String,
+}
+
+/// Longest wait for one membership answer.
+pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl HttpMembership {
+    /// Ask the API at `api_url` (e.g. `http://api.internal:3000`), as service `node`.
+    pub fn new(api_url: &str, tokens: Arc<roomcast_auth::Tokens>, node: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(HTTP_TIMEOUT)
+                .build()
+                .expect("a plain HTTP client builds"),
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            tokens,
+            node: node.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl Membership for HttpMembership {
+    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
+        let unavailable = |e: String| MembershipError(format!("API {}: {e}", self.api_url));
+        let res = self
+            .http
+            .get(format!("{}/internal/v1/access", self.api_url))
+            .query(&[("roomId", room.to_string()), ("userId", user.to_string())])
+            .bearer_auth(self.tokens.issue_service(&self.node))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(unavailable(format!("status {}", res.status())));
+        }
+        let answer: roomcast_core::RoomAccess =
+            res.json().await.map_err(|e| unavailable(e.to_string()))?;
+        Ok(match answer {
+            roomcast_core::RoomAccess::NoRoom => Access::NoRoom,
+            roomcast_core::RoomAccess::NotMember => Access::NotMember,
+            roomcast_core::RoomAccess::Member { last_seq } => Access::Member { last_seq },
+        })
     }
 }

@@ -1,0 +1,61 @@
+//! Routes between roomcast's own tiers, under `/internal/v1`, authenticated
+//! with a service token (signed with the shared secret; see
+//! `roomcast_auth::Tokens::issue_service`). User tokens are refused here.
+//!
+//! - `GET /internal/v1/access?roomId=…&userId=…` → `{"access":"member","lastSeq":N}`,
+//!   `{"access":"not_member"}` or `{"access":"no_room"}`: how the realtime tier
+//!   checks `joinRoom` without reaching into the database.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use roomcast_core::{RoomAccess, RoomId, UserId};
+use roomcast_store::Access;
+use serde::Deserialize;
+
+use crate::error::{Json, Query};
+use crate::{ApiError, AppState};
+
+/// A verified service caller (the name in its token).
+pub struct Service(pub String);
+
+impl FromRequestParts<AppState> for Service {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::Unauthorized("missing service token".into()))?;
+        state
+            .tokens
+            .verify_service(token.trim())
+            .map(Service)
+            .map_err(|_| ApiError::Unauthorized("invalid service token".into()))
+    }
+}
+
+/// Query of the access route.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessQuery {
+    room_id: RoomId,
+    user_id: UserId,
+}
+
+/// `GET /internal/v1/access`.
+pub async fn access(
+    State(state): State<AppState>,
+    _caller: Service,
+    Query(q): Query<AccessQuery>,
+) -> Result<Json<RoomAccess>, ApiError> {
+    Ok(Json(
+        match state.store.access(q.room_id, q.user_id).await? {
+            Access::NoRoom => RoomAccess::NoRoom,
+            Access::NotMember => RoomAccess::NotMember,
+            Access::Member { last_seq } => RoomAccess::Member { last_seq },
+        },
+    ))
+}

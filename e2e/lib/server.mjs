@@ -53,22 +53,27 @@ function capped(buf, chunk) {
  * Returns `{ base, port, proc, stdout(), stderr(), stop() }`.
  */
 export async function startServer() {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'roomcast-e2e-'));
+  const dbUrl = `sqlite://${path.join(dataDir, 'roomcast.db')}`;
+  return startProcess(['serve', '--listen', '127.0.0.1:0', '--database-url', dbUrl], {}, dataDir);
+}
+
+/**
+ * Start `roomcast <args…>` with `extraEnv` added to the environment, resolve once
+ * it printed its "listening on" line. `dataDir` (optional) is removed on stop.
+ * Returns `{ base, port, proc, stdout(), stderr(), exited(), stop() }`.
+ */
+export async function startProcess(args, extraEnv = {}, dataDir = null) {
   if (!existsSync(ROOMCAST_BIN)) {
     throw new Error(
       `roomcast binary not found at ${ROOMCAST_BIN}. ` +
         'Build it first with `cargo build -p roomcast` (or set ROOMCAST_BIN).',
     );
   }
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'roomcast-e2e-'));
-  const dbUrl = `sqlite://${path.join(dataDir, 'roomcast.db')}`;
-  const env = { ...process.env, ROOMCAST_LOG: 'warn' };
+  const env = { ...process.env, ROOMCAST_LOG: 'warn', ...extraEnv };
   delete env.RUST_LOG;
 
-  const proc = spawn(
-    ROOMCAST_BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--database-url', dbUrl],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const proc = spawn(ROOMCAST_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 
   let out = '';
   let err = '';
@@ -121,7 +126,7 @@ export async function startServer() {
     );
   } catch (e) {
     if (!exited) proc.kill('SIGKILL');
-    await rm(dataDir, { recursive: true, force: true });
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
     if (!/exited/.test(e.message)) e.message += `\n${describeOutput()}`;
     throw e;
   }
@@ -144,11 +149,11 @@ export async function startServer() {
         } catch (e) {
           proc.kill('SIGKILL');
           await exitPromise;
-          await rm(dataDir, { recursive: true, force: true });
+          if (dataDir) await rm(dataDir, { recursive: true, force: true });
           throw new Error(`${e.message}\n${describeOutput()}`);
         }
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
       return exited;
     },
   };

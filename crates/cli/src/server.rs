@@ -100,6 +100,7 @@ impl Server {
         let mut tasks = Vec::new();
         let mut router = Router::new();
         let mut transport = None;
+        let mut socket_layer = None;
 
         let store = if role == Role::Realtime {
             None
@@ -138,7 +139,7 @@ impl Server {
             )
             .await
             .context("subscribing the gateway to chat.out")?;
-            router = router.layer(gateway.layer.clone());
+            socket_layer = Some(gateway.layer.clone());
             transport = Some(gateway.transport);
             tasks.push(gateway.consumer);
         }
@@ -193,7 +194,14 @@ impl Server {
                     (code, axum::Json(json!({ "status": if bus_ok { "ok" } else { "degraded" }, "bus": health_bus.name() })))
                 }),
             )
-            .layer(cors(&config.http.cors_origins)?);
+            ;
+        // Layers wrap the routes present when applied, so the Socket.IO layer
+        // (which answers /socket.io/ itself) goes on last, under CORS.
+        let router = match socket_layer {
+            Some(layer) => router.layer(layer),
+            None => router,
+        }
+        .layer(cors(&config.http.cors_origins)?);
         Ok(Self {
             router,
             transport,

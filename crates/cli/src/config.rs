@@ -111,6 +111,8 @@ pub struct BusConfig {
     pub chat_out: String,
     /// Name of the realtime → backend topic.
     pub chat_in: String,
+    /// `[bus.redis]`: Redis Streams (`kind = "redis"`).
+    pub redis: roomcast_bus_redis::Config,
 }
 
 /// `[outbox]`
@@ -177,6 +179,7 @@ impl Default for BusConfig {
             kind: "memory".into(),
             chat_out: roomcast_core::topics::CHAT_OUT.into(),
             chat_in: roomcast_core::topics::CHAT_IN.into(),
+            redis: roomcast_bus_redis::Config::default(),
         }
     }
 }
@@ -242,21 +245,25 @@ mod tests {
 
     #[test]
     fn every_key_of_the_tree_is_documented() {
-        let tree = serde_json::to_value(Config::default()).unwrap();
-        for (key, value) in tree.as_object().unwrap() {
-            match value.as_object() {
-                Some(section) => {
+        fn walk(path: &str, value: &serde_json::Value) {
+            for (key, v) in value.as_object().unwrap() {
+                let full = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if v.is_object() {
                     assert!(
-                        DEFAULT_TOML.contains(&format!("[{key}]")),
-                        "section [{key}]"
+                        DEFAULT_TOML.contains(&format!("[{full}]")),
+                        "section [{full}]"
                     );
-                    for sub in section.keys() {
-                        assert!(DEFAULT_TOML.contains(&format!("\n{sub} = ")), "{key}.{sub}");
-                    }
+                    walk(&full, v);
+                } else {
+                    assert!(DEFAULT_TOML.contains(&format!("\n{key} = ")), "{full}");
                 }
-                None => assert!(DEFAULT_TOML.contains(&format!("\n{key} = ")), "{key}"),
             }
         }
+        walk("", &serde_json::to_value(Config::default()).unwrap());
     }
 
     #[test]

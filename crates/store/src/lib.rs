@@ -1,8 +1,10 @@
-//! Persistence: the [`Store`] trait, its SQLite implementation and migrations.
+//! Persistence: the [`Store`] trait, its SQLite and PostgreSQL implementations and migrations.
 //!
 //! # Layout
 //! - `lib.rs`: the [`Store`] trait, its outcome types and [`StoreError`].
 //! - [`sqlite`]: [`SqliteStore`], with migrations under `migrations/sqlite`.
+//! - [`postgres`]: [`PostgresStore`], for several API processes sharing one
+//!   database, with migrations under `migrations/postgres`.
 //! - [`open`]: picks the implementation from a database URL.
 //!
 //! # Guarantees every implementation keeps
@@ -12,11 +14,13 @@
 //! - `(room, sender, clientMsgId)` identifies a message: posting it again
 //!   returns the stored one and writes nothing.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use roomcast_core::{Envelope, Message, Room, RoomId, User, UserId};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Errors from the store.
@@ -29,7 +33,7 @@ pub enum StoreError {
     #[error("unknown user {0}")]
     UnknownUser(UserId),
     /// The database URL is not one we support.
-    #[error("unsupported database URL (expected sqlite://…): {0}")]
+    #[error("unsupported database URL (expected sqlite://… or postgres://…): {0}")]
     UnsupportedUrl(String),
     /// A stored value could not be decoded (corrupt row).
     #[error("corrupt row: {0}")]
@@ -189,10 +193,14 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// Open the store named by `url` and bring its schema up to date.
+/// Open the store named by `url` and bring its schema up to date:
+/// `sqlite:…` opens a [`SqliteStore`], `postgres://…` or `postgresql://…` a
+/// [`PostgresStore`].
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

@@ -1,0 +1,125 @@
+// The split deployment on real engines: 2 × `roomcast api` + 2 × `roomcast
+// realtime` on PostgreSQL and each bus backend in turn. Clients use the real
+// socket.io-client, spread over both realtime nodes; messages are posted
+// through both API nodes.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+
+import { privateEngine, startCluster } from '../lib/cluster.mjs';
+import {
+  Inbox,
+  closeAllSockets,
+  connect,
+  createRoom,
+  emitWithAck,
+  postMessage,
+  register,
+} from '../lib/server.mjs';
+
+/** Users, one room, `clients` sockets spread over the realtime nodes, all joined. */
+async function populate(cluster, clients = 6) {
+  const api = cluster.apis[0].base;
+  const users = [];
+  for (let i = 0; i < 3; i++) users.push(await register(api));
+  const room = await createRoom(api, users[0].token, 'topology', users.slice(1).map((u) => u.user.id));
+  const inboxes = [];
+  for (let i = 0; i < clients; i++) {
+    const node = cluster.realtimes[i % cluster.realtimes.length];
+    const socket = await connect(node.base, users[i % users.length].token, { transports: ['websocket'] });
+    const inbox = new Inbox(socket, 'receiveMessage');
+    const ack = await emitWithAck(socket, 'joinRoom', { roomId: room.id });
+    assert.equal(ack.ok, true, `join on ${node.base}: ${JSON.stringify(ack)}`);
+    inboxes.push(inbox);
+  }
+  return { users, room, inboxes };
+}
+
+/** Every inbox got exactly the messages `seqs`, each once, in seq order. */
+async function assertAllDelivered(inboxes, seqs, ms = 20_000) {
+  for (const inbox of inboxes) {
+    await inbox.waitForCount(seqs.length, ms);
+  }
+  for (const inbox of inboxes) {
+    const got = inbox.items.map((m) => m.seq);
+    assert.deepEqual(got, seqs, 'each message exactly once, in seq order');
+  }
+}
+
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+
+for (const backend of ['nats', 'redis', 'gcp']) {
+  describe(`split deployment on ${backend} + PostgreSQL`, () => {
+    test('every client on either realtime node gets every message posted through either API node exactly once', async () => {
+      const cluster = await startCluster({ backend });
+      try {
+        const { users, room, inboxes } = await populate(cluster);
+        const posts = [];
+        for (let i = 0; i < 30; i++) {
+          const api = cluster.apis[i % 2].base;
+          posts.push(postMessage(api, users[i % users.length].token, room.id, `m${i}`));
+        }
+        const answers = await Promise.all(posts);
+        for (const a of answers) assert.equal(a.status, 201, JSON.stringify(a.json));
+        const seqs = sorted(answers.map((a) => a.json.message.seq));
+        assert.deepEqual(seqs, Array.from({ length: 30 }, (_, i) => i + 1), 'gap-free seqs across both API nodes');
+        await assertAllDelivered(inboxes, seqs);
+      } finally {
+        closeAllSockets();
+        await cluster.stop();
+      }
+    });
+  });
+}
+
+for (const backend of ['nats', 'redis']) {
+  test(`${backend} down: the API keeps accepting, and everything is delivered once it is back`, async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), `roomcast-${backend}-`));
+    const engine = await privateEngine(backend, dir);
+    const cluster = await startCluster({ backend, busUrl: engine.url });
+    try {
+      const { users, room, inboxes } = await populate(cluster, 4);
+      const first = await postMessage(cluster.apis[0].base, users[0].token, room.id, 'before');
+      assert.equal(first.status, 201);
+      await assertAllDelivered(inboxes, [1]);
+
+      await engine.stop();
+      const during = [];
+      for (let i = 0; i < 10; i++) {
+        const a = await postMessage(cluster.apis[i % 2].base, users[i % users.length].token, room.id, `during ${i}`);
+        assert.equal(a.status, 201, `accepted while ${backend} is down: ${JSON.stringify(a.json)}`);
+        during.push(a.json.message.seq);
+      }
+      await engine.start();
+      await assertAllDelivered(inboxes, [1, ...sorted(during)], 60_000);
+    } finally {
+      closeAllSockets();
+      await cluster.stop();
+      await engine.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('an API node killed with SIGKILL mid-traffic loses no accepted message', async () => {
+  const cluster = await startCluster({ backend: 'nats' });
+  try {
+    const { users, room, inboxes } = await populate(cluster, 4);
+    const accepted = [];
+    const [survivor, victim] = cluster.apis;
+    for (let i = 0; i < 40; i++) {
+      if (i === 20) victim.proc.kill('SIGKILL');
+      const api = i < 20 && i % 2 ? victim : survivor;
+      const a = await postMessage(api.base, users[i % users.length].token, room.id, `k${i}`);
+      assert.equal(a.status, 201, JSON.stringify(a.json));
+      accepted.push(a.json.message.seq);
+    }
+    await assertAllDelivered(inboxes, sorted(accepted), 30_000);
+  } finally {
+    closeAllSockets();
+    await cluster.stop();
+  }
+});

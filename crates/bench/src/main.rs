@@ -74,7 +74,9 @@ enum Command {
 
 #[derive(Args)]
 struct Common {
-    /// Targets, comma-separated: roomcast, reference. Alternated A B A B … per round.
+    /// Targets, comma-separated: roomcast (serve), reference, split-nats,
+    /// split-redis, split-gcp (api + realtime on PostgreSQL and that bus).
+    /// Alternated A B A B … per round.
     #[arg(long, default_value = "roomcast", value_delimiter = ',')]
     targets: Vec<String>,
     /// Rounds (each round runs every target once, in order).
@@ -101,6 +103,9 @@ struct Common {
     /// The reference server's directory (after `npm ci`).
     #[arg(long, default_value = "bench/reference")]
     reference_dir: PathBuf,
+    /// PostgreSQL for split targets (a fresh database is created per run).
+    #[arg(long, default_value = "postgres://root@127.0.0.1:5432/postgres")]
+    postgres_url: String,
     /// Attach to an already running server instead of spawning (needs --pid).
     #[arg(long, requires = "pid")]
     url: Option<String>,
@@ -128,7 +133,8 @@ impl Common {
             .map(|t| match t.as_str() {
                 "roomcast" => Ok(TargetKind::Roomcast),
                 "reference" => Ok(TargetKind::Reference),
-                other => bail!("unknown target {other:?} (roomcast, reference)"),
+                split if split.starts_with("split-") => Ok(TargetKind::Split { bus: split["split-".len()..].to_owned() }),
+                other => bail!("unknown target {other:?} (roomcast, reference, split-nats, split-redis, split-gcp)"),
             })
             .collect()
     }
@@ -176,6 +182,7 @@ fn main() -> anyhow::Result<()> {
     let programs = Programs {
         roomcast_bin: common.roomcast_bin.clone(),
         reference_dir: common.reference_dir.clone(),
+        postgres_url: common.postgres_url.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

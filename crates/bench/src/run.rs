@@ -116,7 +116,7 @@ pub async fn run(
     params: &Params,
 ) -> anyhow::Result<RunResult> {
     let target = Target::start(kind, programs).await?;
-    let result = run_on(&target, kind.name(), scenario, params).await;
+    let result = run_on(&target, &kind.name(), scenario, params).await;
     target.stop().await;
     result
 }

@@ -1,6 +1,6 @@
-//! The server under test: spawned by the bench (roomcast or the Node
-//! reference) or attached to by URL and pid, plus its resource readings from
-//! `/proc/<pid>` (RSS and CPU time).
+//! The server under test: spawned by the bench (roomcast `serve`, roomcast's
+//! split deployment, or the Node reference) or attached to by URL and pid,
+//! plus its resource readings from `/proc/<pid>` (RSS and CPU time).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,6 +15,12 @@ use tokio::process::{Child, Command};
 pub enum TargetKind {
     /// `roomcast serve` (SQLite + in-process bus).
     Roomcast,
+    /// `roomcast api` + `roomcast realtime` on PostgreSQL and a bus
+    /// (`nats`, `redis` or `gcp`, whose engine must be running).
+    Split {
+        /// The bus kind.
+        bus: String,
+    },
     /// The Node `socket.io@4` reference in `bench/reference`.
     Reference,
     /// A server someone else started.
@@ -28,11 +34,12 @@ pub enum TargetKind {
 
 impl TargetKind {
     /// Short name for tables.
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> String {
         match self {
-            Self::Roomcast => "roomcast",
-            Self::Reference => "reference",
-            Self::External { .. } => "external",
+            Self::Roomcast => "roomcast".into(),
+            Self::Split { bus } => format!("roomcast-split-{bus}"),
+            Self::Reference => "reference".into(),
+            Self::External { .. } => "external".into(),
         }
     }
 }
@@ -44,53 +51,112 @@ pub struct Programs {
     pub roomcast_bin: PathBuf,
     /// The reference directory (with `server.mjs` and `node_modules`).
     pub reference_dir: PathBuf,
+    /// PostgreSQL server URL for split targets (a fresh database is created per run).
+    pub postgres_url: String,
 }
 
-/// A running server.
+/// A running server (one process, or an API and a realtime process).
 pub struct Target {
-    /// Base URL.
+    /// Base URL for HTTP (the API).
     pub url: String,
-    /// Host:port for raw TCP connects.
+    /// Host:port for Socket.IO connects.
     pub addr: std::net::SocketAddr,
-    /// Pid for /proc readings.
+    /// Pid holding the sockets (its RSS is the per-connection figure).
     pub pid: u32,
-    child: Option<Child>,
+    /// Every server pid (CPU is summed over them).
+    pub pids: Vec<u32>,
+    children: Vec<Child>,
+    database: Option<(String, String)>,
     _data: Option<tempfile::TempDir>,
+}
+
+/// Spawn `cmd` and wait for its "listening on http://…" line.
+async fn spawn_listening(mut cmd: Command, what: &str) -> anyhow::Result<(Child, String)> {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().with_context(|| format!("spawning {what}"))?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(i) = line.find("listening on http://") {
+                let rest = &line[i + "listening on ".len()..];
+                let url = rest.split_whitespace().next().unwrap_or(rest).to_owned();
+                return Ok::<_, anyhow::Error>(url);
+            }
+        }
+        bail!("{what} exited before printing 'listening on http://…'")
+    })
+    .await
+    .with_context(|| format!("{what} did not print 'listening on' within 60 s"))??;
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, url))
+}
+
+fn roomcast(programs: &Programs, args: &[&str]) -> anyhow::Result<Command> {
+    if !programs.roomcast_bin.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p roomcast`",
+            programs.roomcast_bin.display()
+        );
+    }
+    let mut cmd = Command::new(&programs.roomcast_bin);
+    cmd.args(args).env("ROOMCAST_LOG", "warn");
+    Ok(cmd)
+}
+
+async fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .arg(server)
+        .arg("-qc")
+        .arg(sql)
+        .output()
+        .await
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!("psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
 }
 
 impl Target {
     /// Start (or attach to) the server and wait until it listens.
     pub async fn start(kind: &TargetKind, programs: &Programs) -> anyhow::Result<Self> {
-        let (mut cmd, data) = match kind {
-            TargetKind::External { url, pid } => {
-                let addr = addr_of(url)?;
-                return Ok(Self {
-                    url: url.clone(),
-                    addr,
-                    pid: *pid,
-                    child: None,
-                    _data: None,
-                });
-            }
+        let one = |child: Child, url: String, data| -> anyhow::Result<Self> {
+            let pid = child.id().context("child pid")?;
+            Ok(Self {
+                addr: addr_of(&url)?,
+                url,
+                pid,
+                pids: vec![pid],
+                children: vec![child],
+                database: None,
+                _data: data,
+            })
+        };
+        match kind {
+            TargetKind::External { url, pid } => Ok(Self {
+                url: url.clone(),
+                addr: addr_of(url)?,
+                pid: *pid,
+                pids: vec![*pid],
+                children: Vec::new(),
+                database: None,
+                _data: None,
+            }),
             TargetKind::Roomcast => {
-                if !programs.roomcast_bin.exists() {
-                    bail!(
-                        "{} not found: build it with `cargo build --release -p roomcast`",
-                        programs.roomcast_bin.display()
-                    );
-                }
                 let dir = tempfile::tempdir()?;
-                let mut cmd = Command::new(&programs.roomcast_bin);
-                cmd.arg("serve")
-                    .arg("--listen")
-                    .arg("127.0.0.1:0")
-                    .arg("--database-url")
-                    .arg(format!("sqlite://{}/bench.db", dir.path().display()))
-                    .env("ROOMCAST_LOG", "warn");
-                (cmd, Some(dir))
+                let db = format!("sqlite://{}/bench.db", dir.path().display());
+                let cmd = roomcast(
+                    programs,
+                    &["serve", "--listen", "127.0.0.1:0", "--database-url", &db],
+                )?;
+                let (child, url) = spawn_listening(cmd, "roomcast serve").await?;
+                one(child, url, Some(dir))
             }
             TargetKind::Reference => {
-                let server = programs.reference_dir.join("server.mjs");
                 if !programs.reference_dir.join("node_modules").exists() {
                     bail!(
                         "{} has no node_modules: run `npm ci` there first",
@@ -98,58 +164,73 @@ impl Target {
                     );
                 }
                 let mut cmd = Command::new("node");
-                cmd.arg(server)
-                    .arg("--host")
-                    .arg("127.0.0.1")
-                    .arg("--port")
-                    .arg("0");
-                (cmd, None)
+                cmd.arg(programs.reference_dir.join("server.mjs")).args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                ]);
+                let (child, url) = spawn_listening(cmd, "the reference server").await?;
+                one(child, url, None)
             }
-        };
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().with_context(|| format!("spawning {kind:?}"))?;
-        let pid = child.id().context("child pid")?;
-        let stdout = child.stdout.take().context("child stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(i) = line.find("listening on http://") {
-                    let rest = &line[i + "listening on ".len()..];
-                    let url = rest.split_whitespace().next().unwrap_or(rest).to_owned();
-                    return Ok::<_, anyhow::Error>(url);
-                }
+            TargetKind::Split { bus } => {
+                let name = format!("roomcast_bench_{}", std::process::id());
+                psql(
+                    &programs.postgres_url,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )
+                .await?;
+                psql(&programs.postgres_url, &format!("CREATE DATABASE {name}")).await?;
+                let db = match programs.postgres_url.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => bail!("--postgres-url must end with /<database>"),
+                };
+                let env = [
+                    ("ROOMCAST_AUTH__JWT_SECRET", "bench-secret".to_owned()),
+                    ("ROOMCAST_BUS__KIND", bus.clone()),
+                    ("ROOMCAST_BUS__CHAT_OUT", format!("bench.out.{name}")),
+                    ("ROOMCAST_BUS__CHAT_IN", format!("bench.in.{name}")),
+                ];
+                let mut api = roomcast(
+                    programs,
+                    &["api", "--listen", "127.0.0.1:0", "--database-url", &db],
+                )?;
+                api.envs(env.iter().map(|(k, v)| (k, v)));
+                let (api_child, api_url) = spawn_listening(api, "roomcast api").await?;
+                let mut rt = roomcast(programs, &["realtime", "--listen", "127.0.0.1:0"])?;
+                rt.envs(env.iter().map(|(k, v)| (k, v)))
+                    .env("ROOMCAST_REALTIME__API_URL", &api_url)
+                    .env("ROOMCAST_REALTIME__NODE_ID", "bench-rt");
+                let (rt_child, rt_url) = spawn_listening(rt, "roomcast realtime").await?;
+                let rt_pid = rt_child.id().context("child pid")?;
+                let api_pid = api_child.id().context("child pid")?;
+                Ok(Self {
+                    url: api_url,
+                    addr: addr_of(&rt_url)?,
+                    pid: rt_pid,
+                    pids: vec![rt_pid, api_pid],
+                    children: vec![rt_child, api_child],
+                    database: Some((programs.postgres_url.clone(), name)),
+                    _data: None,
+                })
             }
-            bail!("server exited before printing 'listening on http://…'")
-        })
-        .await
-        .context("server did not print 'listening on' within 60 s")??;
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let addr = addr_of(&url)?;
-        Ok(Self {
-            url,
-            addr,
-            pid,
-            child: Some(child),
-            _data: data,
-        })
+        }
     }
 
-    /// Current resident set size, bytes.
+    /// Current resident set size of the socket-holding process, bytes.
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
         rss_bytes(self.pid)
     }
 
-    /// CPU time (user + system) consumed so far, seconds.
+    /// CPU time (user + system) consumed so far by every server process, seconds.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        cpu_seconds(self.pid)
+        self.pids.iter().map(|p| cpu_seconds(*p)).sum()
     }
 
-    /// Stop a spawned server (SIGTERM, then kill after 10 s).
+    /// Stop spawned servers (SIGTERM, then kill after 10 s) and drop a split
+    /// target's database.
     pub async fn stop(mut self) {
-        if let Some(mut child) = self.child.take() {
+        for mut child in self.children.drain(..) {
             if let Some(pid) = child.id() {
                 terminate(pid);
             }
@@ -159,6 +240,15 @@ impl Target {
             {
                 let _ = child.kill().await;
             }
+        }
+        if let Some((server, name)) = self.database.take()
+            && let Err(e) = psql(
+                &server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await
+        {
+            eprintln!("could not drop the bench database: {e:#}");
         }
     }
 }

@@ -18,6 +18,7 @@ pub async fn connect(role: Role, config: &Config) -> anyhow::Result<Arc<dyn Bus>
             "bus.kind = \"memory\" works only inside `roomcast serve`; the split tiers need \
              a shared bus: set bus.kind to \"nats\", \"redis\" or \"gcp\""
         ),
+        "nats" => roomcast_bus_nats::connect(&config.bus.nats).await?,
         "redis" => roomcast_bus_redis::connect(&config.bus.redis).await?,
         other => bail!("bus.kind = {other:?}: expected memory, nats, redis or gcp"),
     };

@@ -18,4 +18,8 @@ $B fanout $AB --conns 10000 --rooms 100 --messages 50 --json bench/results/fanou
 # Latency at a fixed 200 posts/s into rooms of 100, 10,000 sockets connected (30 s of posts).
 $B fanout $AB --conns 10000 --rooms 100 --messages 60 --rate 200 --json bench/results/latency-10k-200rps.json | tee bench/results/latency-10k-200rps.txt
 
+# The split deployment (api + realtime on PostgreSQL and NATS) beside serve.
+$B fanout --targets roomcast,split-nats --rounds 3 --conns 1000 --rooms 10 --messages 500 --json bench/results/split-fanout-1k.json | tee bench/results/split-fanout-1k.txt
+$B fanout --targets roomcast,split-nats --rounds 3 --conns 10000 --rooms 100 --messages 30 --rate 200 --json bench/results/split-latency-10k-200rps.json | tee bench/results/split-latency-10k-200rps.txt
+
 $B plot bench/results/*.json --out-dir bench/plots

@@ -15,6 +15,7 @@ fn colour(target: &str) -> RGBColor {
     match target {
         "roomcast" => RGBColor(0x1f, 0x77, 0xb4),
         "reference" => RGBColor(0xd6, 0x27, 0x28),
+        t if t.starts_with("roomcast-split") => RGBColor(0x2c, 0xa0, 0x2c),
         _ => RGBColor(0x55, 0x55, 0x55),
     }
 }

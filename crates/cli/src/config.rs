@@ -105,7 +105,7 @@ pub struct SocketIoSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BusConfig {
-    /// Backend: `memory` (in-process; `serve` only), `nats`, `redis`, `gcp`.
+    /// Backend: `memory` (in-process; `serve` only), `nats`, `redis`.
     pub kind: String,
     /// Name of the backend → realtime topic.
     pub chat_out: String,

@@ -9,7 +9,7 @@
 //! No command is defined yet: the chat-domain work (issue #5) adds
 //! `sendMessage`, `markMessageRead`, … here.
 
-use roomcast_bus::{Deduper, Subscription};
+use roomcast_bus::Subscription;
 use roomcast_core::Envelope;
 use tokio_util::sync::CancellationToken;
 
@@ -21,28 +21,12 @@ pub const GROUP: &str = "api";
 pub const DEDUPE_WINDOW: usize = 16_384;
 
 /// Consume until `shutdown`; an unacked command in flight is redelivered by the bus.
-pub async fn run(mut sub: Subscription, state: AppState, shutdown: CancellationToken) {
-    let mut seen = Deduper::new(DEDUPE_WINDOW);
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            next = sub.next() => next,
-        };
-        let delivery = match next {
-            None => return,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "chat.in delivery error");
-                continue;
-            }
-            Some(Ok(d)) => d,
-        };
-        if seen.first_time(delivery.envelope.id) {
-            handle(&state, &delivery.envelope).await;
-        }
-        if let Err(e) = delivery.ack().await {
-            tracing::warn!(error = %e, "chat.in ack failed; the command may be redelivered");
-        }
-    }
+pub async fn run(sub: Subscription, state: AppState, shutdown: CancellationToken) {
+    roomcast_bus::consume(sub, shutdown, "chat.in", DEDUPE_WINDOW, |env| {
+        let state = state.clone();
+        async move { handle(&state, &env).await }
+    })
+    .await;
 }
 
 async fn handle(_state: &AppState, env: &Envelope) {

@@ -6,6 +6,7 @@
 //! - `lib.rs`: the [`Bus`] trait, [`Subscription`], [`Delivery`] and [`BusError`].
 //! - [`memory`]: the in-process backend used by `roomcast serve`.
 //! - [`dedupe`]: a bounded memory of recently seen envelope ids.
+//! - [`consume`]: the consumer loop (shutdown, duplicates, ack) every tier runs.
 //! - [`conformance`]: the shared test cases, run against every backend.
 //!
 //! # Delivery contract
@@ -15,6 +16,7 @@
 //! backends keep it per room where they can (documented per backend).
 
 pub mod conformance;
+pub mod consume;
 pub mod dedupe;
 pub mod memory;
 
@@ -25,6 +27,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use roomcast_core::Envelope;
 
+pub use consume::consume;
 pub use dedupe::Deduper;
 pub use memory::MemoryBus;
 

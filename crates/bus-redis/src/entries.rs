@@ -1,11 +1,11 @@
 //! Decoding stream replies (`XREAD`, `XREADGROUP`, `XAUTOCLAIM`, `XREVRANGE`)
-//! into [`Entry`] values, tolerating anything a foreign writer may have put in
+//! into `Entry` values, tolerating anything a foreign writer may have put in
 //! a stream.
 //!
 //! The replies are walked by hand rather than through the client's typed
 //! replies, because a typed reply fails as a whole when one entry is odd (a
 //! binary field name, a deleted entry's nil body): one bad entry would then
-//! stall a reader forever. Here an odd entry becomes an [`Entry`] whose
+//! stall a reader forever. Here an odd entry becomes an `Entry` whose
 //! envelope is an error naming what is wrong; the reader logs it and skips it
 //! (acking it in a queue group), so it is never delivered and never loops.
 

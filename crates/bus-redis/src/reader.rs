@@ -2,7 +2,7 @@
 //! reconnecting with capped backoff; how an outage shows on the subscription;
 //! and the bounded channel between the reader task and the [`Subscription`].
 //!
-//! Each subscription owns a dedicated connection ([`Link`]) because a blocking
+//! Each subscription owns a dedicated connection (`Link`) because a blocking
 //! `XREAD`/`XREADGROUP` holds its connection for up to `block_ms`: sharing the
 //! publishers' connection would stall every publish behind it.
 //!

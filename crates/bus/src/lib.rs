@@ -6,7 +6,7 @@
 //! - `lib.rs`: the [`Bus`] trait, [`Subscription`], [`Delivery`] and [`BusError`].
 //! - [`memory`]: the in-process backend used by `roomcast serve`.
 //! - [`dedupe`]: a bounded memory of recently seen envelope ids.
-//! - [`consume`]: the consumer loop (shutdown, duplicates, ack) every tier runs.
+//! - [`mod@consume`]: the consumer loop (shutdown, duplicates, ack) every tier runs.
 //! - [`conformance`]: the shared test cases, run against every backend.
 //!
 //! # Delivery contract

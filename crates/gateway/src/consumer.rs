@@ -1,7 +1,7 @@
 //! The `chat.out` consumer: every envelope becomes one emit to this node's
 //! sockets in `room:<roomId>` or `user:<userId>`, in the order the bus delivers.
 //!
-//! Duplicates (same envelope id) are dropped using a [`Deduper`] remembering
+//! Duplicates (same envelope id) are dropped by [`roomcast_bus::consume()`], remembering
 //! the last [`DEDUPE_WINDOW`] ids. Each delivery is acked after its emit.
 
 use roomcast_bus::Subscription;

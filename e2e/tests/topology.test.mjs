@@ -51,8 +51,7 @@ async function assertAllDelivered(inboxes, seqs, ms = 20_000) {
 
 const sorted = (xs) => [...xs].sort((a, b) => a - b);
 
-// Google Pub/Sub (on its emulator) joins this list when its backend lands (issue #4).
-for (const backend of ['nats', 'redis']) {
+for (const backend of ['nats', 'redis', 'gcp']) {
   describe(`split deployment on ${backend} + PostgreSQL`, () => {
     test('every client on either realtime node gets every message posted through either API node exactly once', async () => {
       const cluster = await startCluster({ backend });

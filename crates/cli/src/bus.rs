@@ -16,14 +16,12 @@ pub async fn connect(role: Role, config: &Config) -> anyhow::Result<Arc<dyn Bus>
         "memory" if role == Role::Serve => Arc::new(MemoryBus::new()),
         "memory" => bail!(
             "bus.kind = \"memory\" works only inside `roomcast serve`; the split tiers need \
-             a shared bus: set bus.kind to \"nats\" or \"redis\""
+             a shared bus: set bus.kind to \"nats\", \"redis\" or \"gcp\""
         ),
         "nats" => roomcast_bus_nats::connect(&config.bus.nats).await?,
         "redis" => roomcast_bus_redis::connect(&config.bus.redis).await?,
-        "gcp" => {
-            bail!("bus.kind = \"gcp\" (Google Pub/Sub) is not available yet; use nats or redis")
-        }
-        other => bail!("bus.kind = {other:?}: expected memory, nats or redis"),
+        "gcp" => roomcast_bus_gcp::connect(&config.bus.gcp).await?,
+        other => bail!("bus.kind = {other:?}: expected memory, nats, redis or gcp"),
     };
     tracing::info!(bus = bus.name(), "bus connected");
     Ok(bus)

@@ -105,12 +105,14 @@ pub struct SocketIoSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BusConfig {
-    /// Backend: `memory` (in-process; `serve` only), `nats`, `redis`.
+    /// Backend: `memory` (in-process; `serve` only), `nats`, `redis`, `gcp`.
     pub kind: String,
     /// Name of the backend → realtime topic.
     pub chat_out: String,
     /// Name of the realtime → backend topic.
     pub chat_in: String,
+    /// `[bus.gcp]`: Google Cloud Pub/Sub (`kind = "gcp"`).
+    pub gcp: roomcast_bus_gcp::Config,
     /// `[bus.nats]`: NATS JetStream (`kind = "nats"`).
     pub nats: roomcast_bus_nats::Config,
     /// `[bus.redis]`: Redis Streams (`kind = "redis"`).
@@ -181,6 +183,7 @@ impl Default for BusConfig {
             kind: "memory".into(),
             chat_out: roomcast_core::topics::CHAT_OUT.into(),
             chat_in: roomcast_core::topics::CHAT_IN.into(),
+            gcp: roomcast_bus_gcp::Config::default(),
             nats: roomcast_bus_nats::Config::default(),
             redis: roomcast_bus_redis::Config::default(),
         }

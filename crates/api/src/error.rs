@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 413: body too large.
     #[error("request body is too large")]
     PayloadTooLarge,
+    /// 429: too many requests of this kind; retry later.
+    #[error("{0}")]
+    RateLimited(String),
     /// 500: our fault; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -53,6 +56,7 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -83,10 +87,41 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Refusals become their 4xx answer with the store's message (written to be
+/// shown); failures become a 500 whose detail is only logged.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            StoreError::NotFound(m) => Self::NotFound(m),
+            StoreError::Forbidden(m) => Self::Forbidden(m),
+            StoreError::Invalid(m) => Self::BadRequest(m),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::UsernameTaken => Self::Conflict("username already taken".into()),
+            StoreError::UnknownUser(id) => Self::BadRequest(format!("no user {id}")),
+            other => Self::Internal(other.to_string()),
+        }
     }
+}
+
+/// Whether `e` refuses the request for good (a 4xx), as opposed to a failure
+/// that may pass (the database is down).
+pub fn is_refusal(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::NotFound(_)
+            | StoreError::Forbidden(_)
+            | StoreError::Invalid(_)
+            | StoreError::Conflict(_)
+            | StoreError::UsernameTaken
+            | StoreError::UnknownUser(_)
+    )
+}
+
+/// Parse the path segment `raw` as the id called `what` (`roomId`, …): 400
+/// when it is not one.
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{what} is not a valid id")))
 }
 
 impl From<JsonRejection> for ApiError {

@@ -8,15 +8,25 @@
 //! - [`error`]: [`ApiError`], the one error type every handler returns, and the
 //!   JSON/query/path extractors that turn bad input into it.
 //! - [`auth`]: register, login, `me`, and the [`auth::AuthUser`] extractor.
+//! - [`rooms`]: rooms: create, list, read, rename, DMs.
+//! - [`members`]: adding and removing members, leaving, roles.
+//! - [`messages`]: post, history, edit, delete.
+//! - [`reactions`]: reactions on messages.
+//! - [`reads`]: read markers and the presence route.
 //! - [`commands`]: the `chat.in` consumer (socket commands).
-//! - [`rooms`]: rooms and messages.
 //! - [`internal`]: routes for roomcast's other tier (service tokens only).
 //! - [`relay`]: the outbox relay.
+//! - [`presence`]: the sweeper that takes silent realtime nodes as gone.
 
 pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod internal;
+pub mod members;
+pub mod messages;
+pub mod presence;
+pub mod reactions;
+pub mod reads;
 pub mod relay;
 pub mod rooms;
 
@@ -24,12 +34,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 use roomcast_auth::Tokens;
 use roomcast_store::Store;
 use tokio::sync::Notify;
 
 pub use error::ApiError;
+pub use presence::Sweeper;
 pub use relay::OutboxRelay;
 
 /// Largest accepted request body by default, in bytes. Larger bodies get 413.
@@ -57,9 +68,34 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(auth::me))
         .route("/v1/rooms", post(rooms::create_room).get(rooms::list_rooms))
         .route(
-            "/v1/rooms/{room_id}/messages",
-            post(rooms::post_message).get(rooms::list_messages),
+            "/v1/rooms/{room_id}",
+            get(rooms::get_room).patch(rooms::rename_room),
         )
+        .route("/v1/dms", post(rooms::open_dm))
+        .route("/v1/rooms/{room_id}/members", post(members::add_members))
+        .route(
+            "/v1/rooms/{room_id}/members/{user_id}",
+            delete(members::remove_member),
+        )
+        .route(
+            "/v1/rooms/{room_id}/members/{user_id}/role",
+            put(members::set_role),
+        )
+        .route("/v1/rooms/{room_id}/leave", post(members::leave))
+        .route(
+            "/v1/rooms/{room_id}/messages",
+            post(messages::post_message).get(messages::list_messages),
+        )
+        .route(
+            "/v1/rooms/{room_id}/messages/{message_id}",
+            patch(messages::edit_message).delete(messages::delete_message),
+        )
+        .route(
+            "/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
+            put(reactions::add).delete(reactions::remove),
+        )
+        .route("/v1/rooms/{room_id}/read", post(reads::mark_read))
+        .route("/v1/rooms/{room_id}/presence", get(reads::presence))
         .route("/internal/v1/access", get(internal::access))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

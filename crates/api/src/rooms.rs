@@ -1,16 +1,25 @@
-//! Rooms and messages: `POST/GET /v1/rooms`, `POST/GET /v1/rooms/{roomId}/messages`.
+//! Rooms themselves: create, list (paged), read one, rename, and direct
+//! conversations.
 //!
-//! Membership is checked from the token's user id on every route; a posted
-//! message's sender is always the caller.
+//! - `POST /v1/rooms` `{name, memberIds?}` → 201 `{room}`
+//! - `GET /v1/rooms?before=<cursor>&limit=N` → `{rooms, next}`
+//! - `GET /v1/rooms/{roomId}` → `{room}`
+//! - `PATCH /v1/rooms/{roomId}` `{name}` → `{room}` (owner/admin; not a DM)
+//! - `POST /v1/dms` `{userId}` → 201 `{room}` when created, 200 when it existed
+//!
+//! Every room in an answer is a [`RoomView`]: the room as the *caller* sees it
+//! (their read marker, unread count, latest message), read back from the store
+//! after the write. Membership and roles are checked by the store from the
+//! token's user id; a refusal changes nothing.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use roomcast_core::{Message, Room, RoomId, UserId, validate};
-use roomcast_store::{Access, NewMessage, Posted, StoreError};
+use roomcast_core::{RoomId, RoomView, UserId, validate};
+use roomcast_store::StoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
-use crate::error::{Json, Path, Query};
+use crate::error::{Json, Path, Query, parse_id};
 use crate::{ApiError, AppState};
 
 /// Body of `POST /v1/rooms`.
@@ -22,53 +31,61 @@ pub struct CreateRoom {
     member_ids: Vec<UserId>,
 }
 
-/// `{room}`.
+/// Body of `PATCH /v1/rooms/{roomId}`.
+#[derive(Deserialize)]
+pub struct Rename {
+    name: String,
+}
+
+/// Body of `POST /v1/dms`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenDm {
+    user_id: UserId,
+}
+
+/// `{room}`: one room as the caller sees it.
 #[derive(Serialize)]
 pub struct RoomReply {
-    room: Room,
+    room: RoomView,
 }
 
-/// `{rooms}`.
-#[derive(Serialize)]
-pub struct RoomsReply {
-    rooms: Vec<Room>,
-}
-
-/// Body of `POST /v1/rooms/{roomId}/messages`.
+/// Query of `GET /v1/rooms`.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PostMessage {
-    client_msg_id: String,
-    body: String,
-}
-
-/// `{message}`.
-#[derive(Serialize)]
-pub struct MessageReply {
-    message: Message,
-}
-
-/// Query of `GET /v1/rooms/{roomId}/messages`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct History {
-    #[serde(default)]
-    after_seq: i64,
+pub struct RoomsQuery {
+    before: Option<String>,
     limit: Option<i64>,
 }
 
-/// `{messages}`.
+/// `{rooms, next}`: one page of the caller's rooms.
 #[derive(Serialize)]
-pub struct MessagesReply {
-    messages: Vec<Message>,
+pub struct RoomsReply {
+    rooms: Vec<RoomView>,
+    next: Option<String>,
 }
 
-fn room_id(raw: &str) -> Result<RoomId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::BadRequest("roomId is not a valid id".into()))
+/// The `roomId` path segment, or 400.
+pub fn room_id(raw: &str) -> Result<RoomId, ApiError> {
+    parse_id(raw, "roomId")
 }
 
-/// `POST /v1/rooms` → 201 `{room}`. The caller is always a member.
+/// `{room}` for `room` as `me` sees it now.
+pub async fn view(state: &AppState, room: RoomId, me: UserId) -> Result<Json<RoomReply>, ApiError> {
+    let room = state.store.room(room, me).await?;
+    Ok(Json(RoomReply { room }))
+}
+
+/// A `limit` query value: `default` when absent, 400 below 1, capped at `max`.
+pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if n < 1 => Err(ApiError::BadRequest("limit must be 1 or more".into())),
+        Some(n) => Ok(n.min(max)),
+    }
+}
+
+/// `POST /v1/rooms` → 201 `{room}`. The caller is its owner; `memberIds`
+/// (at most [`validate::MAX_ROOM_MEMBERS`]) join as members.
 pub async fn create_room(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
@@ -93,78 +110,80 @@ pub async fn create_room(
         Err(e) => return Err(e.into()),
     };
     state.outbox_wake.notify_one();
-    Ok((StatusCode::CREATED, Json(RoomReply { room })))
+    Ok((StatusCode::CREATED, view(&state, room.id, me).await?))
 }
 
-/// `GET /v1/rooms` → the caller's rooms, latest activity first.
+/// `GET /v1/rooms?before=<cursor>&limit=N` → the caller's rooms, latest
+/// activity first; `next` is the cursor of the following page, `null` on the
+/// last one. `limit` defaults to 50 and is capped at 100.
 pub async fn list_rooms(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
+    Query(q): Query<RoomsQuery>,
 ) -> Result<Json<RoomsReply>, ApiError> {
-    let rooms = state.store.rooms_of(me).await?;
-    Ok(Json(RoomsReply { rooms }))
-}
-
-/// `POST /v1/rooms/{roomId}/messages` → 201 `{message}`, or 200 with the stored
-/// message when the same `clientMsgId` was posted before.
-pub async fn post_message(
-    State(state): State<AppState>,
-    AuthUser(me): AuthUser,
-    Path(raw): Path<String>,
-    Json(body): Json<PostMessage>,
-) -> Result<(StatusCode, Json<MessageReply>), ApiError> {
-    let room = room_id(&raw)?;
-    validate::client_msg_id(&body.client_msg_id).map_err(ApiError::BadRequest)?;
-    validate::body(&body.body).map_err(ApiError::BadRequest)?;
-    let posted = state
+    let limit = page_limit(
+        q.limit,
+        validate::DEFAULT_ROOM_PAGE,
+        validate::MAX_ROOM_PAGE,
+    )?;
+    let page = state
         .store
-        .post_message(NewMessage {
-            room_id: room,
-            sender_id: me,
-            client_msg_id: &body.client_msg_id,
-            body: &body.body,
-        })
+        .rooms_of(me, q.before.as_deref().filter(|c| !c.is_empty()), limit)
         .await?;
-    match posted {
-        Posted::Created(message) => {
-            state.outbox_wake.notify_one();
-            Ok((StatusCode::CREATED, Json(MessageReply { message })))
-        }
-        Posted::Existing(message) => Ok((StatusCode::OK, Json(MessageReply { message }))),
-        Posted::NoRoom => Err(ApiError::NotFound("no such room".into())),
-        Posted::NotMember => Err(ApiError::Forbidden(
-            "you are not a member of this room".into(),
-        )),
-    }
+    Ok(Json(RoomsReply {
+        rooms: page.rooms,
+        next: page.next,
+    }))
 }
 
-/// `GET /v1/rooms/{roomId}/messages?afterSeq=N&limit=M` → messages with
-/// `seq > N`, ascending; `limit` defaults to 50 and is capped at 200.
-pub async fn list_messages(
+/// `GET /v1/rooms/{roomId}` → `{room}`; 403 for a non-member, 404 for no room.
+pub async fn get_room(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Path(raw): Path<String>,
-    Query(q): Query<History>,
-) -> Result<Json<MessagesReply>, ApiError> {
+) -> Result<Json<RoomReply>, ApiError> {
+    view(&state, room_id(&raw)?, me).await
+}
+
+/// `PATCH /v1/rooms/{roomId}` `{name}` → `{room}`. Owner or admin only; a
+/// DM cannot be renamed (400).
+pub async fn rename_room(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(raw): Path<String>,
+    Json(body): Json<Rename>,
+) -> Result<Json<RoomReply>, ApiError> {
     let room = room_id(&raw)?;
-    if q.after_seq < 0 {
-        return Err(ApiError::BadRequest("afterSeq must be 0 or more".into()));
+    validate::room_name(&body.name).map_err(ApiError::BadRequest)?;
+    state.store.rename_room(room, me, body.name.trim()).await?;
+    state.outbox_wake.notify_one();
+    view(&state, room, me).await
+}
+
+/// `POST /v1/dms` `{userId}` → the DM of the caller and `userId`: 201 when
+/// created now, 200 when it existed. An unknown user is 404; oneself 400.
+pub async fn open_dm(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Json(body): Json<OpenDm>,
+) -> Result<(StatusCode, Json<RoomReply>), ApiError> {
+    if body.user_id == me {
+        return Err(ApiError::BadRequest(
+            "cannot open a DM with yourself".into(),
+        ));
     }
-    let limit = q.limit.unwrap_or(validate::DEFAULT_PAGE);
-    if limit < 1 {
-        return Err(ApiError::BadRequest("limit must be 1 or more".into()));
-    }
-    match state.store.access(room, me).await? {
-        Access::NoRoom => Err(ApiError::NotFound("no such room".into())),
-        Access::NotMember => Err(ApiError::Forbidden(
-            "you are not a member of this room".into(),
-        )),
-        Access::Member { .. } => {
-            let messages = state
-                .store
-                .messages_after(room, q.after_seq, limit.min(validate::MAX_PAGE))
-                .await?;
-            Ok(Json(MessagesReply { messages }))
+    let (room, created) = match state.store.open_dm(me, body.user_id).await {
+        Ok(opened) => opened,
+        Err(StoreError::UnknownUser(id)) => {
+            return Err(ApiError::NotFound(format!("no user {id}")));
         }
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let status = if created {
+        state.outbox_wake.notify_one();
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, view(&state, room.id, me).await?))
 }

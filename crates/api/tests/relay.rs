@@ -93,6 +93,7 @@ async fn post_n(store: &dyn Store, n: usize) {
                 sender_id: a,
                 client_msg_id: &format!("m{i}"),
                 body: "hello",
+                reply_to: None,
             })
             .await
             .unwrap();
@@ -122,12 +123,16 @@ async fn rows_stay_while_the_bus_is_down_and_go_out_in_order_after() {
     assert!(f.relay.pass().await.is_err());
     assert_eq!(
         f.store.outbox_pending(100).await.unwrap().len(),
-        8,
-        "roomUpdated + 7 messages kept"
+        15,
+        "roomUpdated (creation) + 7 × (receiveMessage + roomUpdated) kept"
     );
 
     f.bus.down.store(false, Ordering::SeqCst);
-    assert_eq!(f.relay.pass().await.unwrap(), 8, "batches of 3 until empty");
+    assert_eq!(
+        f.relay.pass().await.unwrap(),
+        15,
+        "batches of 3 until empty"
+    );
     assert!(f.store.outbox_pending(100).await.unwrap().is_empty());
     let first = f.sub.next().await.unwrap().unwrap();
     assert_eq!(first.envelope.kind, events::ROOM_UPDATED);
@@ -161,13 +166,14 @@ async fn a_running_relay_publishes_on_wake_and_drains_on_shutdown() {
     // Written without a wake-up (the poll interval is an hour): the final
     // pass at shutdown must still publish it.
     let a = store.credentials("alice").await.unwrap().unwrap().user.id;
-    let room = store.rooms_of(a).await.unwrap()[0].id;
+    let room = store.rooms_of(a, None, 10).await.unwrap().rooms[0].room.id;
     store
         .post_message(NewMessage {
             room_id: room,
             sender_id: a,
             client_msg_id: "late",
             body: "last",
+            reply_to: None,
         })
         .await
         .unwrap();

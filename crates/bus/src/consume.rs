@@ -5,6 +5,10 @@
 //!
 //! The ack comes after the handler returns, so an envelope whose handler was
 //! interrupted (process killed) is redelivered by backends that redeliver.
+//! A handler that fails for a reason that may pass (the database is down)
+//! returns [`Handled::Retry`]: the delivery is dropped unacked (backends
+//! redeliver it, at once or after their ack deadline) and its id is forgotten
+//! so the redelivery is handled.
 
 use std::future::Future;
 
@@ -12,6 +16,15 @@ use roomcast_core::Envelope;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Deduper, Subscription};
+
+/// What a handler made of an envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Done (or refused for good): ack it.
+    Done,
+    /// Failed for a reason that may pass: leave it unacked, to be redelivered.
+    Retry,
+}
 
 /// Consume `sub` until `shutdown` fires or the subscription ends. `what` names
 /// the subscription in logs; `window` is the number of envelope ids
@@ -24,7 +37,7 @@ pub async fn consume<F, Fut>(
     mut handle: F,
 ) where
     F: FnMut(Envelope) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = Handled>,
 {
     let mut seen = Deduper::new(window);
     loop {
@@ -43,8 +56,14 @@ pub async fn consume<F, Fut>(
             }
             Some(Ok(d)) => d,
         };
-        if seen.first_time(delivery.envelope.id) {
-            handle(delivery.envelope.clone()).await;
+        let id = delivery.envelope.id;
+        if seen.first_time(id) {
+            if handle(delivery.envelope.clone()).await == Handled::Retry {
+                seen.forget(id);
+                tracing::warn!(subscription = what, %id, "handler failed; left unacked for redelivery");
+                drop(delivery);
+                continue;
+            }
         } else {
             tracing::debug!(subscription = what, id = %delivery.envelope.id, "dropped duplicate envelope");
         }
@@ -74,6 +93,7 @@ mod tests {
             let tx = tx.clone();
             async move {
                 tx.send(env.payload["n"].as_i64()).await.unwrap();
+                Handled::Done
             }
         }));
         let room = roomcast_core::RoomId::new();

@@ -41,6 +41,14 @@ impl Deduper {
         self.order.push_back(id);
         true
     }
+
+    /// Forget `id`, so that its next delivery counts as the first (for an
+    /// envelope whose handling failed and is to be retried).
+    pub fn forget(&mut self, id: EnvelopeId) {
+        if self.seen.remove(&id) {
+            self.order.retain(|x| *x != id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -58,5 +66,7 @@ mod tests {
         assert!(!d.first_time(b));
         assert!(!d.first_time(c));
         assert!(d.first_time(a));
+        d.forget(a);
+        assert!(d.first_time(a), "a forgotten id counts as new");
     }
 }

@@ -27,7 +27,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use roomcast_core::Envelope;
 
-pub use consume::consume;
+pub use consume::{Handled, consume};
 pub use dedupe::Deduper;
 pub use memory::MemoryBus;
 

@@ -35,6 +35,10 @@ pub struct Config {
     pub bus: BusConfig,
     /// The outbox relay.
     pub outbox: OutboxConfig,
+    /// Chat behaviour of the realtime tier (typing).
+    pub chat: ChatSection,
+    /// Online/offline tracking.
+    pub presence: PresenceConfig,
     /// The realtime tier of the split deployment.
     pub realtime: RealtimeConfig,
 }
@@ -129,6 +133,46 @@ pub struct OutboxConfig {
     pub poll_interval_ms: u64,
 }
 
+/// `[presence]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PresenceConfig {
+    /// API: a realtime node silent (no heartbeat) this long is taken as gone,
+    /// its users offline, seconds.
+    pub node_timeout_secs: u64,
+    /// API: how often silent nodes are looked for, seconds.
+    pub sweep_interval_secs: u64,
+    /// Realtime: how often a node publishes its `nodeHeartbeat`, seconds.
+    pub heartbeat_secs: u64,
+}
+
+/// `[chat]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatSection {
+    /// Realtime: a typing indicator ends this long after the user's last
+    /// `typing:true` (the gateway then relays `typing:false`), milliseconds.
+    pub typing_timeout_ms: u64,
+}
+
+impl Default for ChatSection {
+    fn default() -> Self {
+        Self {
+            typing_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        Self {
+            node_timeout_secs: 30,
+            sweep_interval_secs: 10,
+            heartbeat_secs: 10,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -140,6 +184,8 @@ impl Default for Config {
             socketio: SocketIoSection::default(),
             bus: BusConfig::default(),
             outbox: OutboxConfig::default(),
+            chat: ChatSection::default(),
+            presence: PresenceConfig::default(),
             realtime: RealtimeConfig::default(),
         }
     }
@@ -224,6 +270,16 @@ impl Config {
             max_buffer_size: s.max_buffer_size,
             connect_timeout: Duration::from_millis(s.connect_timeout_ms),
             polling: s.polling,
+        }
+    }
+
+    /// The gateway's chat settings (`[chat]`, `[presence]`; the rest at
+    /// their defaults).
+    pub fn chat(&self) -> roomcast_gateway::ChatConfig {
+        roomcast_gateway::ChatConfig {
+            typing_timeout: Duration::from_millis(self.chat.typing_timeout_ms),
+            heartbeat_interval: Duration::from_secs(self.presence.heartbeat_secs),
+            ..roomcast_gateway::ChatConfig::default()
         }
     }
 

@@ -134,6 +134,7 @@ impl Server {
                     } else {
                         node_id(config)
                     },
+                    chat: config.chat(),
                 },
                 shutdown.clone(),
             )
@@ -141,7 +142,7 @@ impl Server {
             .context("subscribing the gateway to chat.out")?;
             socket_layer = Some(gateway.layer.clone());
             transport = Some(gateway.transport);
-            tasks.push(gateway.consumer);
+            tasks.extend(gateway.tasks);
         }
 
         if let Some(store) = store {
@@ -155,6 +156,13 @@ impl Server {
                 poll_interval: Duration::from_millis(config.outbox.poll_interval_ms.max(10)),
             };
             tasks.push(tokio::spawn(relay.run(shutdown.clone())));
+            let sweeper = roomcast_api::Sweeper {
+                store: store.clone(),
+                wake: wake.clone(),
+                node_timeout: Duration::from_secs(config.presence.node_timeout_secs.max(1)),
+                interval: Duration::from_secs(config.presence.sweep_interval_secs.max(1)),
+            };
+            tasks.push(tokio::spawn(sweeper.run(shutdown.clone())));
             let state = AppState {
                 store,
                 tokens: tokens.clone(),
@@ -289,7 +297,14 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .allow_credentials(true))
 }

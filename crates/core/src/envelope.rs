@@ -27,11 +27,56 @@ pub mod topics {
 }
 
 /// Event and command names carried in [`Envelope::kind`].
+///
+/// `chat.out` events (API → realtime → sockets) name the Socket.IO event the
+/// realtime tier emits; `chat.in` commands (realtime → API) carry the socket's
+/// user id in [`Envelope::user_id`], set by the realtime tier from the verified
+/// token, never from a payload.
 pub mod events {
-    /// A new message in a room. Payload: a [`crate::Message`].
+    /// `chat.out`, room: a new message. Payload: a [`crate::Message`].
     pub const RECEIVE_MESSAGE: &str = "receiveMessage";
-    /// A room the user belongs to was created or changed. Payload: a [`crate::Room`].
+    /// `chat.out`, room: a message was edited. Payload: the [`crate::Message`].
+    pub const MESSAGE_UPDATED: &str = "messageUpdated";
+    /// `chat.out`, room: a message was deleted. Payload: the
+    /// [`crate::Message`], body `""`, `deletedAt` set, seq kept.
+    pub const MESSAGE_DELETED: &str = "messageDeleted";
+    /// `chat.out`, room. Payload: a [`crate::wire::ReactionEvent`].
+    pub const REACTION_ADDED: &str = "reactionAdded";
+    /// `chat.out`, room. Payload: a [`crate::wire::ReactionEvent`].
+    pub const REACTION_REMOVED: &str = "reactionRemoved";
+    /// `chat.out`, room: a member's read marker moved. Payload: a
+    /// [`crate::wire::ReadUpdate`].
+    pub const MESSAGE_READ_UPDATE: &str = "messageReadUpdate";
+    /// `chat.out`, user: a room of the user was created or changed (members,
+    /// name, roles, a new message, their unread count). Payload: a
+    /// [`crate::wire::RoomView`] as that user sees it.
     pub const ROOM_UPDATED: &str = "roomUpdated";
+    /// `chat.out`, room **and** user: `userId` left or was removed from
+    /// `roomId`. The realtime tier first takes every socket of the user out of
+    /// the room, then emits to `user:<id>` only. Payload: a
+    /// [`crate::wire::RoomRemoved`].
+    pub const ROOM_REMOVED: &str = "roomRemoved";
+    /// `chat.out`, room: published by the realtime tier itself (not stored);
+    /// emitted to the room's sockets except the typer's. Payload: a
+    /// [`crate::wire::Typing`].
+    pub const TYPING: &str = "typing";
+    /// `chat.out`, user: a co-member went online or offline. Payload: a
+    /// [`crate::wire::Presence`].
+    pub const PRESENCE: &str = "presence";
+
+    /// `chat.in`: post a message. Payload `{roomId, clientMsgId, body, replyTo?}`.
+    pub const SEND_MESSAGE: &str = "sendMessage";
+    /// `chat.in`: move the user's read marker. Payload `{roomId, seq}`.
+    pub const MARK_MESSAGE_READ: &str = "markMessageRead";
+    /// `chat.in`: the user's first socket on a node connected (`online:
+    /// true`) or its last one disconnected (`false`). Payload `{node, online,
+    /// at}` (`at`: the node's clock, Unix ms; a change older than the stored
+    /// one for that user and node is ignored, so reordering is harmless).
+    pub const PRESENCE_CHANGED: &str = "presenceChanged";
+    /// `chat.in`: a realtime node is alive. Payload `{node, at}`. Sent every
+    /// few seconds; a node silent for longer than the API's
+    /// `presence.node_timeout_secs` is taken as gone, its users offline.
+    pub const NODE_HEARTBEAT: &str = "nodeHeartbeat";
 }
 
 /// One event or command on the bus.

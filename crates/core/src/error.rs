@@ -19,6 +19,8 @@ pub enum ErrorCode {
     Conflict,
     /// The body is larger than the server accepts.
     PayloadTooLarge,
+    /// Too many requests of this kind (e.g. `typing`); retry later.
+    RateLimited,
     /// Something failed on our side; details are in the server log only.
     Internal,
 }
@@ -33,6 +35,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
         }
     }
@@ -70,6 +73,7 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::RateLimited,
             ErrorCode::Internal,
         ] {
             assert_eq!(

@@ -17,7 +17,10 @@ pub mod wire;
 pub use envelope::{Envelope, events, topics};
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{EnvelopeId, MessageId, RoomId, UserId};
-pub use wire::{Message, Room, RoomAccess, User};
+pub use wire::{
+    Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room, RoomAccess, RoomKind,
+    RoomRemoved, RoomView, Typing, User,
+};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

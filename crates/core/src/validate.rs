@@ -17,6 +17,14 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_PAGE: i64 = 200;
 /// `limit` used when a history request gives none.
 pub const DEFAULT_PAGE: i64 = 50;
+/// Largest `limit` for the room list; larger values are capped to it.
+pub const MAX_ROOM_PAGE: i64 = 100;
+/// `limit` used when a room-list request gives none.
+pub const DEFAULT_ROOM_PAGE: i64 = 50;
+/// Longest reaction emoji, in bytes (room for ZWJ sequences and skin tones).
+pub const MAX_EMOJI_BYTES: usize = 64;
+/// Most distinct emoji one user may have on one message.
+pub const MAX_REACTIONS_PER_USER: i64 = 20;
 
 /// A username: 3–32 characters of ASCII letters, digits, `_`, `.` or `-`.
 pub fn username(s: &str) -> Result<(), String> {
@@ -72,6 +80,23 @@ pub fn room_name(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A reaction: 1 to [`MAX_EMOJI_BYTES`] bytes, no whitespace or control
+/// characters, no ASCII letters or digits (so `":smile:"`-style names and
+/// plain words are refused; any emoji, including ZWJ sequences, passes).
+pub fn emoji(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_EMOJI_BYTES
+        && s.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "emoji must be 1 to {MAX_EMOJI_BYTES} bytes of emoji, without spaces or letters"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +128,15 @@ mod tests {
         assert!(client_msg_id("m-1").is_ok());
         assert!(room_name("general").is_ok());
         assert!(room_name(" ").is_err());
+    }
+
+    #[test]
+    fn emojis() {
+        for ok in ["👍", "❤️", "👩‍👩‍👧", "👍🏽"] {
+            assert!(emoji(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "smile", ":smile:", "👍 ", "\u{0}", &"👍".repeat(17)] {
+            assert!(emoji(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,4 +1,7 @@
-//! Objects as clients see them (camelCase JSON), over HTTP and Socket.IO alike.
+//! Objects as clients see them (camelCase JSON), over HTTP and Socket.IO alike,
+//! and the payloads of the events and commands that carry them.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,20 +17,132 @@ pub struct User {
     pub username: String,
 }
 
+/// A member's role in a room.
+///
+/// - `owner`: the creator of a group room. Everything an admin may do, plus
+///   making and unmaking admins. Cannot be removed, and cannot leave while
+///   other members remain.
+/// - `admin`: adds and removes members (not the owner, not other admins),
+///   renames the room, deletes anyone's message.
+/// - `member`: posts, reacts, edits and deletes their own messages, leaves.
+///
+/// Both members of a DM are `member`s; a DM's membership cannot change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Plain member.
+    Member,
+    /// Manages members and messages.
+    Admin,
+    /// The room's creator.
+    Owner,
+}
+
+impl Role {
+    /// The wire name, e.g. `"admin"` (also the stored form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// Parse the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "member" => Some(Self::Member),
+            "admin" => Some(Self::Admin),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
+
+    /// Owner or admin.
+    pub fn manages(self) -> bool {
+        self >= Self::Admin
+    }
+}
+
+/// What kind of room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    /// A named room with any number of members and roles.
+    Group,
+    /// A direct conversation between exactly two users; one per pair.
+    Dm,
+}
+
+impl RoomKind {
+    /// The wire name (also the stored form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Group => "group",
+            Self::Dm => "dm",
+        }
+    }
+
+    /// Parse the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "group" => Some(Self::Group),
+            "dm" => Some(Self::Dm),
+            _ => None,
+        }
+    }
+}
+
 /// A room with its members.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Room {
     /// Id.
     pub id: RoomId,
-    /// Display name.
+    /// `group` or `dm`.
+    pub kind: RoomKind,
+    /// Display name (for a DM: the two usernames, `"alice, bob"`).
     pub name: String,
     /// Member ids, the creator included, in joining order.
     pub members: Vec<UserId>,
+    /// Every member's role, by user id.
+    pub roles: BTreeMap<UserId, Role>,
     /// Sequence number of the room's latest message (0 when empty).
     pub last_seq: i64,
     /// Creation time, RFC 3339.
     pub created_at: String,
+    /// Latest message time, else creation time, RFC 3339.
+    pub last_activity_at: String,
+}
+
+/// A room as one member sees it: the room, their read marker and unread
+/// count, and the latest message. `GET /v1/rooms` lists these, and
+/// `roomUpdated` carries one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomView {
+    /// The room.
+    #[serde(flatten)]
+    pub room: Room,
+    /// The highest seq this member has read (0: nothing).
+    pub read_seq: i64,
+    /// `lastSeq - readSeq`: messages after the read marker. Posting a message
+    /// moves the sender's read marker to it.
+    pub unread_count: i64,
+    /// The latest message (possibly deleted), or `null` in an empty room.
+    pub last_message: Option<Message>,
+}
+
+/// One emoji's reactions on a message, as the reader sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionCount {
+    /// The emoji (see [`crate::validate::emoji`]).
+    pub emoji: String,
+    /// How many users reacted with it.
+    pub count: i64,
+    /// Whether the reader is one of them.
+    pub me: bool,
 }
 
 /// A stored message.
@@ -42,12 +157,89 @@ pub struct Message {
     pub seq: i64,
     /// Author (always taken from the author's token).
     pub sender_id: UserId,
-    /// Text.
+    /// Text; `""` once deleted.
     pub body: String,
     /// The sender's idempotency key for this message.
     pub client_msg_id: String,
     /// Creation time, RFC 3339 with milliseconds, UTC.
     pub created_at: String,
+    /// The message this one answers (same room), if any.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// Time of the latest edit, if edited.
+    #[serde(default)]
+    pub edited_at: Option<String>,
+    /// Time of deletion, if deleted (the seq stays; the body is gone).
+    #[serde(default)]
+    pub deleted_at: Option<String>,
+    /// Reactions, by emoji in first-reacted order; filled in reads (history),
+    /// empty in `receiveMessage`.
+    #[serde(default)]
+    pub reactions: Vec<ReactionCount>,
+}
+
+/// Payload of `reactionAdded` / `reactionRemoved`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionEvent {
+    /// Room of the message.
+    pub room_id: RoomId,
+    /// The message.
+    pub message_id: MessageId,
+    /// Its seq.
+    pub seq: i64,
+    /// Who reacted.
+    pub user_id: UserId,
+    /// The emoji.
+    pub emoji: String,
+}
+
+/// Payload of `messageReadUpdate`: `userId` has read `roomId` up to `seq`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadUpdate {
+    /// The room.
+    pub room_id: RoomId,
+    /// The reader.
+    pub user_id: UserId,
+    /// Their new read marker.
+    pub seq: i64,
+}
+
+/// Payload of `roomRemoved`: the recipient is no longer a member of `roomId`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomRemoved {
+    /// The room.
+    pub room_id: RoomId,
+    /// The user removed (also the recipient).
+    pub user_id: UserId,
+}
+
+/// Payload of `presence` and an entry of `GET /v1/rooms/{id}/presence`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Presence {
+    /// The user.
+    pub user_id: UserId,
+    /// Whether at least one of their sockets is connected, on any node.
+    pub online: bool,
+    /// When their last socket disconnected (RFC 3339), or `null` if never,
+    /// or while online.
+    pub last_seen_at: Option<String>,
+}
+
+/// Payload of `typing`, both ways: from a client `{roomId, typing}`, to the
+/// room's other sockets `{roomId, userId, typing}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    /// The room.
+    pub room_id: RoomId,
+    /// Who types (set by the server from the token).
+    pub user_id: UserId,
+    /// Started (`true`) or stopped (`false`).
+    pub typing: bool,
 }
 
 /// What a user is to a room, as the API tells the realtime tier on its
@@ -65,4 +257,48 @@ pub enum RoomAccess {
         #[serde(rename = "lastSeq")]
         last_seq: i64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_order_and_names() {
+        assert!(Role::Owner.manages() && Role::Admin.manages() && !Role::Member.manages());
+        for r in [Role::Member, Role::Admin, Role::Owner] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        for k in [RoomKind::Group, RoomKind::Dm] {
+            assert_eq!(RoomKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn a_room_view_is_the_room_flattened_with_the_readers_counts() {
+        let u = UserId::new();
+        let view = RoomView {
+            room: Room {
+                id: RoomId::new(),
+                kind: RoomKind::Group,
+                name: "general".into(),
+                members: vec![u],
+                roles: [(u, Role::Owner)].into(),
+                last_seq: 3,
+                created_at: "2026-11-28T00:00:00.000Z".into(),
+                last_activity_at: "2026-11-28T00:00:01.000Z".into(),
+            },
+            read_seq: 1,
+            unread_count: 2,
+            last_message: None,
+        };
+        let v = serde_json::to_value(&view).unwrap();
+        assert_eq!(v["kind"], "group");
+        assert_eq!(v["roles"][u.to_string()], "owner");
+        assert_eq!(v["unreadCount"], 2);
+        assert_eq!(v["lastSeq"], 3);
+        assert!(v["lastMessage"].is_null());
+        assert_eq!(serde_json::from_value::<RoomView>(v).unwrap(), view);
+    }
 }

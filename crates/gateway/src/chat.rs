@@ -1,5 +1,8 @@
-//! The chat handlers: authentication of sockets and the `joinRoom` / `joinUser`
-//! commands, each answered with an ACK `{ok:true,…}` or
+//! The chat layer's [`Handler`]: authentication of sockets, the commands that
+//! act on the socket itself (`joinRoom`, `joinUser`, `leaveRoom`), the
+//! dispatch of the others to [`crate::commands`], and the connect and
+//! disconnect hooks (presence counting, typing rate limits and states).
+//! Every event with an ACK is answered `{ok:true,…}` or
 //! `{ok:false, error:{code,message}}`.
 //!
 //! The user is always the token's; a `userId` in a payload is ignored.
@@ -9,18 +12,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use roomcast_auth::Tokens;
 use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId};
-use roomcast_store::Access;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::commands::Commands;
 use crate::consumer::{room_channel, user_channel};
-use crate::membership::Membership;
-use crate::transport::{Ack, Conn, Handler};
+use crate::membership::{Membership, member_seq};
+use crate::presence::Presence;
+use crate::transport::{Ack, Conn, ConnId, Handler};
 
-/// `joinRoom` payload.
+/// `joinRoom` and `leaveRoom` payload.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct JoinRoom {
+struct RoomRef {
     room_id: RoomId,
 }
 
@@ -28,16 +32,30 @@ struct JoinRoom {
 pub struct ChatHandler {
     tokens: Arc<Tokens>,
     membership: Arc<dyn Membership>,
+    commands: Commands,
+    presence: Arc<Presence>,
 }
 
 impl ChatHandler {
-    /// A handler verifying tokens with `tokens` and membership with `membership`.
-    pub fn new(tokens: Arc<Tokens>, membership: Arc<dyn Membership>) -> Self {
-        Self { tokens, membership }
+    /// A handler verifying tokens with `tokens`, checking `joinRoom` with
+    /// `membership` (uncached), running the bus commands with `commands` and
+    /// counting sockets in `presence`.
+    pub fn new(
+        tokens: Arc<Tokens>,
+        membership: Arc<dyn Membership>,
+        commands: Commands,
+        presence: Arc<Presence>,
+    ) -> Self {
+        Self {
+            tokens,
+            membership,
+            commands,
+            presence,
+        }
     }
 
     async fn join_room(&self, conn: &Conn, data: Option<Value>) -> Result<Value, ErrorBody> {
-        let join: JoinRoom = data
+        let join: RoomRef = data
             .and_then(|v| serde_json::from_value(v).ok())
             .ok_or_else(|| bad_request("joinRoom expects {roomId: <room id>}"))?;
         let user = conn.user();
@@ -55,19 +73,17 @@ impl ChatHandler {
         }
     }
 
+    /// Stop receiving the room's events on this socket; membership is unchanged.
+    fn leave_room(&self, conn: &Conn, data: Option<Value>) -> Result<Value, ErrorBody> {
+        let leave: RoomRef = data
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| bad_request("leaveRoom expects {roomId: <room id>}"))?;
+        conn.leave(room_channel(leave.room_id));
+        Ok(json!({ "ok": true }))
+    }
+
     async fn check_member(&self, room: RoomId, user: UserId) -> Result<i64, ErrorBody> {
-        match self.membership.access(room, user).await {
-            Ok(Access::Member { last_seq }) => Ok(last_seq),
-            Ok(Access::NotMember) => Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                "you are not a member of this room",
-            )),
-            Ok(Access::NoRoom) => Err(ErrorBody::new(ErrorCode::NotFound, "no such room")),
-            Err(e) => {
-                tracing::error!(error = %e, "membership check failed");
-                Err(ErrorBody::new(ErrorCode::Internal, "internal error"))
-            }
-        }
+        member_seq(self.membership.access(room, user).await)
     }
 }
 
@@ -92,6 +108,16 @@ impl Handler for ChatHandler {
             .map_err(|_| "invalid or expired token".to_owned())
     }
 
+    fn on_connect(&self, conn: &Conn) {
+        self.commands.connected(conn.id());
+        self.presence.connected(conn.user());
+    }
+
+    fn on_disconnect(&self, id: ConnId, user: UserId) {
+        self.commands.disconnected(id, user);
+        self.presence.disconnected(user);
+    }
+
     async fn on_event(&self, conn: Conn, event: String, data: Option<Value>, ack: Option<Ack>) {
         let reply = match event.as_str() {
             "joinRoom" => self.join_room(&conn, data).await,
@@ -99,7 +125,11 @@ impl Handler for ChatHandler {
                 conn.join(user_channel(conn.user()));
                 Ok(json!({ "ok": true }))
             }
-            other => Err(bad_request(&format!("unknown event {other:?}"))),
+            "leaveRoom" => self.leave_room(&conn, data),
+            other => match self.commands.run(conn.id(), conn.user(), other, data).await {
+                Some(reply) => reply,
+                None => Err(bad_request(&format!("unknown event {other:?}"))),
+            },
         };
         if let Some(ack) = ack {
             ack.send(&reply.unwrap_or_else(|e| ack_error(&e)));

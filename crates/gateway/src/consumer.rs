@@ -1,37 +1,171 @@
 //! The `chat.out` consumer: every envelope becomes one emit to this node's
 //! sockets in `room:<roomId>` or `user:<userId>`, in the order the bus delivers.
 //!
+//! Two events are routed specially ([`route`]):
+//! - `roomRemoved` (room **and** user target): every socket of the user
+//!   first leaves `room:<roomId>`, the membership cache entry is dropped,
+//!   then the event goes to `user:<id>` only;
+//! - `typing` (room target): to `room:<id>` except the typer's own sockets.
+//!
+//! "The user's sockets" are all the sockets of this node authenticated as
+//! that user, whether or not they joined `user:<id>`: a socket that never
+//! sent `joinUser` still leaves the room on `roomRemoved` (it just does not
+//! receive the event), and never sees its own user's typing.
+//!
 //! Duplicates (same envelope id) are dropped by [`roomcast_bus::consume()`], remembering
 //! the last [`DEDUPE_WINDOW`] ids. Each delivery is acked after its emit.
 
+use std::sync::Arc;
+
 use roomcast_bus::Subscription;
+use roomcast_core::{Envelope, RoomId, UserId, events};
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::MembershipCache;
 use crate::transport::Transport;
 
 /// Envelope ids remembered for duplicate dropping.
 pub const DEDUPE_WINDOW: usize = 16_384;
 
 /// Socket.IO room for a chat room.
-pub fn room_channel(room: roomcast_core::RoomId) -> String {
+pub fn room_channel(room: RoomId) -> String {
     format!("room:{room}")
 }
 
 /// Socket.IO room for a user's own sockets.
-pub fn user_channel(user: roomcast_core::UserId) -> String {
+pub fn user_channel(user: UserId) -> String {
     format!("user:{user}")
 }
 
+/// What to do with one `chat.out` envelope on this node.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Emit to each of these Socket.IO rooms (none: drop it).
+    Emit(Vec<String>),
+    /// Emit to `room`, except the sockets of `except`.
+    EmitExcept {
+        /// Target.
+        room: String,
+        /// Sockets of this user are skipped.
+        except: UserId,
+    },
+    /// Remove `user` from `room`: sockets leave, the cache forgets, then emit
+    /// to the user only.
+    Removed {
+        /// The room left.
+        room: RoomId,
+        /// The user removed.
+        user: UserId,
+    },
+}
+
+/// How `env` is delivered (see the module docs).
+pub fn route(env: &Envelope) -> Route {
+    match (env.kind.as_str(), env.room_id, env.user_id) {
+        (events::ROOM_REMOVED, Some(room), Some(user)) => Route::Removed { room, user },
+        // Malformed: never tell a whole room it was removed.
+        (events::ROOM_REMOVED, _, user) => {
+            Route::Emit(user.map(user_channel).into_iter().collect())
+        }
+        (events::TYPING, Some(room), None) => {
+            match env
+                .payload
+                .get("userId")
+                .and_then(|u| u.as_str()?.parse().ok())
+            {
+                Some(typer) => Route::EmitExcept {
+                    room: room_channel(room),
+                    except: typer,
+                },
+                None => Route::Emit(vec![room_channel(room)]),
+            }
+        }
+        (_, room, user) => Route::Emit(
+            room.map(room_channel)
+                .into_iter()
+                .chain(user.map(user_channel))
+                .collect(),
+        ),
+    }
+}
+
 /// Consume until `shutdown` or the end of the subscription.
-pub async fn run(sub: Subscription, transport: Transport, shutdown: CancellationToken) {
+pub async fn run(
+    sub: Subscription,
+    transport: Transport,
+    cache: Arc<MembershipCache>,
+    shutdown: CancellationToken,
+) {
     roomcast_bus::consume(sub, shutdown, "chat.out", DEDUPE_WINDOW, |env| {
-        if let Some(room) = env.room_id {
-            transport.emit(room_channel(room), &env.kind, &env.payload);
+        match route(&env) {
+            Route::Emit(targets) => {
+                if targets.is_empty() {
+                    tracing::warn!(kind = %env.kind, id = %env.id, "chat.out envelope without a usable target; dropped");
+                }
+                for target in targets {
+                    transport.emit(target, &env.kind, &env.payload);
+                }
+            }
+            Route::EmitExcept { room, except } => {
+                transport.emit_except_user(room, except, &env.kind, &env.payload)
+            }
+            Route::Removed { room, user } => {
+                transport.leave_user(user, room_channel(room));
+                cache.forget(room, user);
+                transport.emit(user_channel(user), &env.kind, &env.payload);
+            }
         }
-        if let Some(user) = env.user_id {
-            transport.emit(user_channel(user), &env.kind, &env.payload);
-        }
-        std::future::ready(())
+        std::future::ready(roomcast_bus::Handled::Done)
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn room_removed_goes_to_the_user_only_after_leaving() {
+        let (room, user) = (RoomId::new(), UserId::new());
+        let mut env = Envelope::to_room(events::ROOM_REMOVED, room, json!({}));
+        env.user_id = Some(user);
+        assert_eq!(route(&env), Route::Removed { room, user });
+    }
+
+    #[test]
+    fn typing_skips_the_typers_sockets() {
+        let (room, user) = (RoomId::new(), UserId::new());
+        let payload = json!({ "roomId": room, "userId": user, "typing": true });
+        let env = Envelope::to_room(events::TYPING, room, payload);
+        assert_eq!(
+            route(&env),
+            Route::EmitExcept {
+                room: format!("room:{room}"),
+                except: user,
+            }
+        );
+    }
+
+    #[test]
+    fn everything_else_goes_to_its_targets() {
+        let (room, user) = (RoomId::new(), UserId::new());
+        let env = Envelope::to_room(events::RECEIVE_MESSAGE, room, json!({}));
+        assert_eq!(route(&env), Route::Emit(vec![room_channel(room)]));
+        let env = Envelope::to_user(events::ROOM_UPDATED, user, json!({}));
+        assert_eq!(route(&env), Route::Emit(vec![user_channel(user)]));
+        let mut both = Envelope::to_room("somethingNew", room, json!({}));
+        both.user_id = Some(user);
+        assert_eq!(
+            route(&both),
+            Route::Emit(vec![room_channel(room), user_channel(user)])
+        );
+        // A roomRemoved missing its user is not emitted to the room; a typing
+        // without a typer goes to the whole room.
+        let env = Envelope::to_room(events::ROOM_REMOVED, room, json!({}));
+        assert_eq!(route(&env), Route::Emit(vec![]));
+        let env = Envelope::to_room(events::TYPING, room, json!({}));
+        assert_eq!(route(&env), Route::Emit(vec![room_channel(room)]));
+    }
 }

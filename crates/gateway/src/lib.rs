@@ -5,16 +5,41 @@
 //!   ([`transport::Handler`], [`transport::Conn`], [`transport::Transport`]).
 //!   Today it wraps socketioxide; nothing else in roomcast names socketioxide,
 //!   so the layer can be replaced without touching the chat logic.
-//! - [`chat`]: the chat handlers (`joinRoom`, `joinUser`) and their ACKs.
-//! - [`membership`]: how `joinRoom` learns whether the caller is a member.
+//! - [`chat`]: the [`transport::Handler`]: authentication, `joinRoom`,
+//!   `joinUser`, `leaveRoom`, the connect/disconnect hooks, dispatch.
+//! - [`commands`]: `sendMessage`, `markMessageRead`, `typing`: checks, then
+//!   publish; ACK after the publish.
+//! - [`typing`]: per-(user, room) typing states, relays and expiry.
+//! - [`rate`]: the per-socket token bucket limiting `typing`.
+//! - [`presence`]: sockets per user on this node, `presenceChanged` and
+//!   `nodeHeartbeat` on `chat.in`.
+//! - [`membership`]: how the gateway learns whether the caller is a member;
+//!   [`cache`]: the short positive cache in front of it.
+//! - [`publish`]: what the gateway publishes, and to which topic.
 //! - [`consumer`]: the `chat.out` consumer: drops duplicates, emits to rooms.
+//! - [`config`]: [`ChatConfig`], the chat layer's settings.
 //!
 //! Socket.IO rooms are named `room:<roomId>` and `user:<userId>`.
+//!
+//! Background tasks (all end when the shutdown token fires): the `chat.out`
+//! consumer, the presence publisher (which then announces this node's users
+//! offline, bounded by [`ChatConfig::shutdown_offline_timeout`]) and the
+//! heartbeat.
 
+pub mod cache;
 pub mod chat;
+pub mod commands;
+pub mod config;
 pub mod consumer;
 pub mod membership;
+pub mod presence;
+pub mod publish;
+pub mod rate;
 pub mod transport;
+pub mod typing;
+
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 
@@ -22,6 +47,7 @@ use roomcast_auth::Tokens;
 use roomcast_bus::{Bus, Topics};
 use tokio_util::sync::CancellationToken;
 
+pub use config::ChatConfig;
 pub use membership::Membership;
 pub use transport::{SocketIoConfig, Transport, TransportLayer};
 
@@ -29,16 +55,20 @@ pub use transport::{SocketIoConfig, Transport, TransportLayer};
 pub struct GatewayDeps {
     /// Token verification.
     pub tokens: Arc<Tokens>,
-    /// Membership checks for `joinRoom`.
+    /// Membership checks for `joinRoom` and the socket commands.
     pub membership: Arc<dyn Membership>,
-    /// The bus to consume `chat.out` from.
+    /// The bus: `chat.out` is consumed from it; commands, presence and
+    /// typing are published on it.
     pub bus: Arc<dyn Bus>,
     /// Topic names.
     pub topics: Topics,
     /// Protocol settings.
     pub socketio: SocketIoConfig,
-    /// This realtime node's unique name (its `chat.out` subscription).
+    /// This realtime node's unique name (its `chat.out` subscription). Its
+    /// presence events name `<node>:<start time, Unix ms>`, one per process.
     pub node: String,
+    /// Typing, presence and membership-cache settings.
+    pub chat: ChatConfig,
 }
 
 /// A running gateway: the HTTP layer to mount and the handle to stop it.
@@ -47,8 +77,9 @@ pub struct Gateway {
     pub layer: TransportLayer,
     /// Emits and shutdown.
     pub transport: Transport,
-    /// The `chat.out` consumer task; ends when the shutdown token fires.
-    pub consumer: tokio::task::JoinHandle<()>,
+    /// The background tasks (`chat.out` consumer, presence, heartbeat); they
+    /// end when the shutdown token fires. Await them for a clean stop.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -59,7 +90,30 @@ impl Gateway {
         deps: GatewayDeps,
         shutdown: CancellationToken,
     ) -> Result<Self, roomcast_bus::BusError> {
-        let handler = Arc::new(chat::ChatHandler::new(deps.tokens, deps.membership));
+        let cfg = deps.chat.sanitized();
+        let publisher = publish::Publisher::new(deps.bus.clone(), deps.topics.clone());
+        let cache = Arc::new(cache::MembershipCache::new(
+            cfg.membership_cache_ttl,
+            cfg.membership_cache_capacity,
+        ));
+        let commands = commands::Commands::new(
+            deps.membership.clone(),
+            cache.clone(),
+            publisher.clone(),
+            typing::TypingRelay::new(cfg.typing_timeout, cfg.typing_refresh, publisher.clone()),
+            rate::RateLimits::new(cfg.typing_burst, cfg.typing_per_sec),
+        );
+        // Presence names this process, not just the node: after a crash and
+        // restart under the same node name, the old instance's users are
+        // still swept offline by the API once its heartbeats stop.
+        let presence =
+            presence::Presence::new(format!("{}:{}", deps.node, roomcast_core::now_ms()));
+        let handler = Arc::new(chat::ChatHandler::new(
+            deps.tokens,
+            deps.membership,
+            commands,
+            presence.clone(),
+        ));
         let (layer, transport) = Transport::build(&deps.socketio, handler);
         let sub = deps
             .bus
@@ -70,11 +124,24 @@ impl Gateway {
                 },
             )
             .await?;
-        let consumer = tokio::spawn(consumer::run(sub, transport.clone(), shutdown));
+        let tasks = vec![
+            tokio::spawn(consumer::run(
+                sub,
+                transport.clone(),
+                cache,
+                shutdown.clone(),
+            )),
+            tokio::spawn(presence.clone().run(
+                publisher.clone(),
+                cfg.shutdown_offline_timeout,
+                shutdown.clone(),
+            )),
+            tokio::spawn(presence.heartbeat(publisher, cfg.heartbeat_interval, shutdown)),
+        ];
         Ok(Self {
             layer,
             transport,
-            consumer,
+            tasks,
         })
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_core::{RoomId, UserId};
+use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId};
 use roomcast_store::{Access, Store};
 
 /// A membership check that could not be answered (database or API unreachable).
@@ -19,6 +19,24 @@ pub struct MembershipError(pub String);
 pub trait Membership: Send + Sync + 'static {
     /// The caller's access to a room, with the room's latest seq for members.
     async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError>;
+}
+
+/// A membership answer as a socket command sees it: a member's room seq, or
+/// the error to ACK (`forbidden`, `not_found`, or `internal` when the check
+/// failed; the failure is logged).
+pub fn member_seq(answer: Result<Access, MembershipError>) -> Result<i64, ErrorBody> {
+    match answer {
+        Ok(Access::Member { last_seq }) => Ok(last_seq),
+        Ok(Access::NotMember) => Err(ErrorBody::new(
+            ErrorCode::Forbidden,
+            "you are not a member of this room",
+        )),
+        Ok(Access::NoRoom) => Err(ErrorBody::new(ErrorCode::NotFound, "no such room")),
+        Err(e) => {
+            tracing::error!(error = %e, "membership check failed");
+            Err(ErrorBody::new(ErrorCode::Internal, "internal error"))
+        }
+    }
 }
 
 /// Membership straight from the store (same process as the API).

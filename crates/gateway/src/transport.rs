@@ -9,6 +9,14 @@
 //!   CONNECT reply, so an event sent the instant the client sees `connect` is
 //!   never dropped for lack of a handler (a race measured with socketioxide
 //!   when handlers are registered in an async connect handler).
+//! - [`Handler::on_connect`] runs once per accepted socket, also during
+//!   authentication (so before any of its events is dispatched), and
+//!   [`Handler::on_disconnect`] runs exactly once for each socket that saw
+//!   `on_connect`, always after it: from the disconnect callback, or, if the
+//!   socket is torn down without one (its CONNECT reply could not be sent),
+//!   when the socket is dropped.
+//! - Events of one socket may be handled concurrently (socketioxide spawns a
+//!   task per event), and one may still be in flight after `on_disconnect`.
 //!
 //! Limits: each socket has an outgoing buffer of [`SocketIoConfig::max_buffer_size`]
 //! packets. When it is full an emit to that socket fails, is logged, and the
@@ -16,6 +24,7 @@
 //! than silently missing a message).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -66,8 +75,28 @@ pub trait Handler: Send + Sync + 'static {
     /// `Err(text)` refuses the connection with `text` as the `connect_error` message.
     fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, String>;
 
+    /// A socket was accepted (see the module docs for when). Runs inside the
+    /// protocol layer: must not block or await; hand slow work to a task.
+    fn on_connect(&self, _conn: &Conn) {}
+
+    /// The socket `id` of `user` is gone; runs exactly once per
+    /// [`Handler::on_connect`], after it. Must not block or await.
+    fn on_disconnect(&self, _id: ConnId, _user: UserId) {}
+
     /// Handle one event. `ack` is `Some` when the client asked for an ACK.
     async fn on_event(&self, conn: Conn, event: String, data: Option<Value>, ack: Option<Ack>);
+}
+
+/// A socket's id on this node, unique for the life of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    /// A fresh id.
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 /// One connected socket, as the chat layer sees it.
@@ -75,12 +104,18 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Conn {
     socket: SocketRef,
     user: UserId,
+    id: ConnId,
 }
 
 impl Conn {
     /// The authenticated user (from the token, never from a payload).
     pub fn user(&self) -> UserId {
         self.user
+    }
+
+    /// This socket's id.
+    pub fn id(&self) -> ConnId {
+        self.id
     }
 
     /// Join a named room on this node.
@@ -139,15 +174,26 @@ impl Transport {
     /// A socket whose buffer is full is disconnected (see the module docs).
     pub fn emit(&self, room: String, event: &str, payload: &Value) {
         for socket in self.io.to(room).sockets() {
-            match socket.emit(event, payload) {
-                Ok(()) => {}
-                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                    tracing::warn!(sid = %socket.id, event, "socket buffer full; disconnecting it so the client reconnects and reloads");
-                    let _ = socket.disconnect();
-                }
-                Err(e) => {
-                    tracing::debug!(sid = %socket.id, event, error = %e, "emit to a closing socket")
-                }
+            emit_one(&socket, event, payload);
+        }
+    }
+
+    /// Emit to every socket of this node in `room` except those authenticated
+    /// as `user` (whether or not they joined `user:<id>`).
+    pub fn emit_except_user(&self, room: String, user: UserId, event: &str, payload: &Value) {
+        for socket in self.io.to(room).sockets() {
+            if socket_user(&socket) != Some(user) {
+                emit_one(&socket, event, payload);
+            }
+        }
+    }
+
+    /// Make every socket of this node authenticated as `user` leave `room`
+    /// (at once: an emit to `room` after this returns reaches none of them).
+    pub fn leave_user(&self, user: UserId, room: String) {
+        for socket in self.io.to(room.clone()).sockets() {
+            if socket_user(&socket) == Some(user) {
+                socket.leave(room.clone());
             }
         }
     }
@@ -163,7 +209,52 @@ impl Transport {
     }
 }
 
+/// The authenticated user of a socket, kept in its extensions.
+#[derive(Clone, Copy)]
+struct SocketUser(UserId);
+
+fn socket_user(socket: &SocketRef) -> Option<UserId> {
+    socket.extensions.get::<SocketUser>().map(|u| u.0)
+}
+
+/// Emit to one socket; a full buffer disconnects it (see the module docs).
+fn emit_one(socket: &SocketRef, event: &str, payload: &Value) {
+    match socket.emit(event, payload) {
+        Ok(()) => {}
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            tracing::warn!(sid = %socket.id, event, "socket buffer full; disconnecting it so the client reconnects and reloads");
+            let _ = socket.clone().disconnect();
+        }
+        Err(e) => {
+            tracing::debug!(sid = %socket.id, event, error = %e, "emit to a closing socket")
+        }
+    }
+}
+
 async fn connected(_s: SocketRef) {}
+
+/// Calls [`Handler::on_disconnect`] once: from the disconnect callback, or
+/// when dropped with the socket if that callback never ran.
+struct Farewell {
+    handler: Arc<dyn Handler>,
+    id: ConnId,
+    user: UserId,
+    done: AtomicBool,
+}
+
+impl Farewell {
+    fn finish(&self) {
+        if !self.done.swap(true, Ordering::AcqRel) {
+            self.handler.on_disconnect(self.id, self.user);
+        }
+    }
+}
+
+impl Drop for Farewell {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
 
 fn authenticate(
     socket: SocketRef,
@@ -171,8 +262,27 @@ fn authenticate(
     handler: Arc<dyn Handler>,
 ) -> Result<(), String> {
     let user = handler.authenticate(auth.as_ref())?;
-    // The closure is stored in the socket, so it must not hold the socket
-    // (that would be a reference cycle, leaking every connection): it takes
+    let id = ConnId::next();
+    socket.extensions.insert(SocketUser(user));
+    handler.on_connect(&Conn {
+        socket: socket.clone(),
+        user,
+        id,
+    });
+    // Stored in the socket's disconnect callback: run by it, or dropped with
+    // the socket (see `Farewell`).
+    let farewell = Arc::new(Farewell {
+        handler: handler.clone(),
+        id,
+        user,
+        done: AtomicBool::new(false),
+    });
+    socket.on_disconnect(move || {
+        farewell.finish();
+        std::future::ready(())
+    });
+    // The closures are stored in the socket, so they must not hold the socket
+    // (that would be a reference cycle, leaking every connection): they take
     // the socket from each event instead.
     socket.on_fallback(
         move |socket: SocketRef,
@@ -180,7 +290,7 @@ fn authenticate(
               TryData(data): TryData<Value>,
               ack: AckSender| {
             let handler = handler.clone();
-            let conn = Conn { socket, user };
+            let conn = Conn { socket, user, id };
             async move {
                 handler
                     .on_event(conn, event, data.ok(), Some(Ack(ack)))

@@ -2,28 +2,60 @@
 //!
 //! # Layout
 //! - `lib.rs`: the [`Store`] trait, its outcome types and [`StoreError`].
-//! - [`sqlite`]: [`SqliteStore`], with migrations under `migrations/sqlite`.
-//! - [`postgres`]: [`PostgresStore`], for several API processes sharing one
-//!   database, with migrations under `migrations/postgres`.
+//! - `domain`: the chat rules that need no SQL: permissions, the `chat.out`
+//!   envelopes each write queues, a room as one member sees it, the
+//!   room-list cursor, DM keys.
+//! - [`sql`]: the one implementation, [`SqlStore`], generic over the
+//!   [`Dialect`]: every statement is written once and runs on both databases
+//!   (submodules per concern: users, rooms, members, messages, reactions,
+//!   presence, outbox).
+//! - [`sqlite`]: [`SqliteStore`] (`SqlStore<Sqlite>`): opening the file, its
+//!   pools, its dialect; migrations under `migrations/sqlite`.
+//! - [`postgres`]: [`PostgresStore`] (`SqlStore<Postgres>`), for several API
+//!   processes sharing one database: its pool, its dialect (row locks) and the
+//!   one-at-a-time outbox relay; migrations under `migrations/postgres`.
 //! - [`open`]: picks the implementation from a database URL.
 //!
 //! # Guarantees every implementation keeps
-//! - A message and the outbox row announcing it are written in **one**
-//!   transaction: a stored message is always, eventually, published.
-//! - `seq` is per room, starts at 1 and has no gaps.
+//! - A change and the outbox rows announcing it are written in **one**
+//!   transaction: a stored change is always, eventually, published, and a
+//!   refused or failed one publishes nothing.
+//! - `seq` is per room, starts at 1 and has no gaps; deleting a message
+//!   keeps its seq (body `""`, `deletedAt` set).
 //! - `(room, sender, clientMsgId)` identifies a message: posting it again
-//!   returns the stored one and writes nothing.
+//!   returns the stored one and writes nothing. Every other write is
+//!   idempotent the same way (adding a member twice, the same reaction, the
+//!   same edit, a read marker not ahead of the stored one, …): a repeat
+//!   changes nothing and queues nothing.
+//! - Read markers only move forward and never past the room's last seq;
+//!   posting moves the sender's to the new message; a member added to an
+//!   existing room starts at its last seq (older messages are not unread).
+//! - One DM per pair of users, however many calls race to open it.
+//! - Messages in events and in write results carry no reactions (whose `me`
+//!   depends on the reader), nor does a room view's `lastMessage`; history
+//!   fills them per reader.
+//! - Room and message ids are UUIDv7 text; times are stored as Unix ms and
+//!   shown as RFC 3339.
 
+mod domain;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use roomcast_core::{Envelope, Message, Room, RoomId, User, UserId};
+use roomcast_core::{
+    Envelope, Message, MessageId, Presence, Role, Room, RoomId, RoomView, User, UserId,
+};
 
 pub use postgres::PostgresStore;
+pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
 
 /// Errors from the store.
+///
+/// The first group are refusals of the request, with a message fit to show
+/// the client (the API maps them to 4xx answers and ACK errors); the rest are
+/// failures (5xx, details only in the log).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The username is taken.
@@ -32,6 +64,20 @@ pub enum StoreError {
     /// A member id names no user.
     #[error("unknown user {0}")]
     UnknownUser(UserId),
+    /// No such room, message, or member (→ 404 `not_found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this: not a member, or not the right role (→ 403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request makes no sense for this room or message, e.g. renaming a
+    /// DM or a `replyTo` in another room (→ 400 `bad_request`).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with the state, e.g. editing a deleted message
+    /// (→ 409 `conflict`).
+    #[error("{0}")]
+    Conflict(String),
     /// The database URL is not one we support.
     #[error("unsupported database URL (expected sqlite://… or postgres://…): {0}")]
     UnsupportedUrl(String),
@@ -72,7 +118,7 @@ pub enum Access {
 /// The outcome of posting a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Posted {
-    /// A new message was stored (and its `receiveMessage` queued in the outbox).
+    /// A new message was stored (and its events queued in the outbox).
     Created(Message),
     /// The same `clientMsgId` was posted before: the stored message, unchanged.
     Existing(Message),
@@ -93,7 +139,50 @@ pub struct NewMessage<'a> {
     pub client_msg_id: &'a str,
     /// Text.
     pub body: &'a str,
+    /// The message this one answers; must be in the same room
+    /// ([`StoreError::Invalid`] otherwise, nothing stored).
+    pub reply_to: Option<MessageId>,
 }
+
+/// Which page of a room's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryPage {
+    /// The oldest `limit` messages with `seq > n`.
+    After(i64),
+    /// The newest `limit` messages with `seq < n` (`i64::MAX`: the latest).
+    Before(i64),
+}
+
+/// One page of the room list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomPage {
+    /// The rooms, latest activity first.
+    pub rooms: Vec<RoomView>,
+    /// Cursor for the next page (pass as `before`), `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The outcome of [`Store::mark_read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadMarked {
+    /// Whether the marker moved (events were queued only then).
+    pub moved: bool,
+    /// The reader's marker now.
+    pub read_seq: i64,
+    /// Their unread count now.
+    pub unread_count: i64,
+}
+
+/// Rooms with more members than this get no per-member `roomUpdated` for
+/// each new message (that would be one outbox row per member per message);
+/// their members see `receiveMessage` in rooms they joined and the counts in
+/// `GET /v1/rooms`. Membership changes and read markers still send
+/// `roomUpdated` whatever the size.
+pub const UNREAD_FANOUT_MAX_MEMBERS: i64 = 500;
+
+/// Most co-members told of one user's presence change (`presence` events are
+/// queued to the first this many, by user id).
+pub const PRESENCE_FANOUT_MAX: i64 = 1000;
 
 /// One outbox row waiting to be published.
 #[derive(Clone, Debug)]
@@ -123,6 +212,13 @@ pub struct RelayPass {
 }
 
 /// The persistence interface every tier uses. Object-safe: held as `Arc<dyn Store>`.
+///
+/// Every write that clients must hear about queues its `chat.out` events in
+/// the outbox **in the same transaction** (see `docs/protocol.md` for each
+/// event's target and payload). Writes are idempotent where a retry or a
+/// redelivered command can repeat them: a repeat changes nothing and queues
+/// nothing. Refusals are [`StoreError::NotFound`], [`StoreError::Forbidden`],
+/// [`StoreError::Invalid`] or [`StoreError::Conflict`], and change nothing.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Create a user. [`StoreError::UsernameTaken`] if the name (case-insensitive) exists.
@@ -131,27 +227,151 @@ pub trait Store: Send + Sync + 'static {
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
     /// Look a user up by id.
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
-    /// Create a room with `creator` and `members` (deduplicated, creator first),
-    /// queueing `roomUpdated` to each member. [`StoreError::UnknownUser`] if a member does not exist.
+
+    /// Create a group room; `creator` is its owner, `members` (deduplicated,
+    /// after the creator) plain members. Queues `roomUpdated` to each member.
+    /// [`StoreError::UnknownUser`] if a member does not exist.
     async fn create_room(
         &self,
         name: &str,
         creator: UserId,
         members: &[UserId],
     ) -> Result<Room, StoreError>;
-    /// The rooms `user` belongs to, latest activity first.
-    async fn rooms_of(&self, user: UserId) -> Result<Vec<Room>, StoreError>;
+    /// The DM room of `me` and `peer`, created on first call (then
+    /// `roomUpdated` to both) and the same room on every later call, from
+    /// either side; `true` if it was created now. [`StoreError::UnknownUser`]
+    /// for a missing peer, [`StoreError::Invalid`] if `peer == me`.
+    async fn open_dm(&self, me: UserId, peer: UserId) -> Result<(Room, bool), StoreError>;
+    /// One room as `viewer` sees it. NotFound / Forbidden (not a member).
+    async fn room(&self, room: RoomId, viewer: UserId) -> Result<RoomView, StoreError>;
+    /// The rooms of `user`, latest activity first (ties by room id), at most
+    /// `limit`, starting after the cursor `before` (from a previous
+    /// [`RoomPage::next`]). A malformed cursor is [`StoreError::Invalid`].
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<RoomPage, StoreError>;
     /// What `user` is to `room`.
     async fn access(&self, room: RoomId, user: UserId) -> Result<Access, StoreError>;
-    /// Store a message (idempotent on `clientMsgId`) and queue its event, in one transaction.
-    async fn post_message(&self, msg: NewMessage<'_>) -> Result<Posted, StoreError>;
-    /// Messages of a room with `seq > after_seq`, ascending, at most `limit`.
-    async fn messages_after(
+    /// Add members (owner/admin only; not in a DM). Users already members
+    /// are skipped; if anyone was added, `roomUpdated` goes to every member.
+    async fn add_members(
         &self,
         room: RoomId,
-        after_seq: i64,
+        actor: UserId,
+        users: &[UserId],
+    ) -> Result<Room, StoreError>;
+    /// Remove `user` from `room`; `actor == user` is leaving. The owner
+    /// removes admins and members, an admin removes members, anyone leaves;
+    /// nobody removes the owner, and the owner cannot leave while others
+    /// remain ([`StoreError::Conflict`]). Not in a DM. Queues `roomRemoved`
+    /// (room + user target) for `user` first, then `roomUpdated` to each
+    /// remaining member. A user who is not a member: [`StoreError::NotFound`].
+    async fn remove_member(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        user: UserId,
+    ) -> Result<Room, StoreError>;
+    /// Make `user` an `admin` or a `member` (owner only; never `owner`).
+    /// `roomUpdated` to every member if it changed.
+    async fn set_role(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Room, StoreError>;
+    /// Rename a group room (owner/admin). `roomUpdated` to every member if it changed.
+    async fn rename_room(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        name: &str,
+    ) -> Result<Room, StoreError>;
+
+    /// Store a message (idempotent on `clientMsgId`) and queue its events, in
+    /// one transaction: `receiveMessage` to the room, then `roomUpdated` to
+    /// each member (see [`UNREAD_FANOUT_MAX_MEMBERS`]). The sender's read
+    /// marker moves to the new message.
+    async fn post_message(&self, msg: NewMessage<'_>) -> Result<Posted, StoreError>;
+    /// Edit a message's body (its sender only). `messageUpdated` to the room;
+    /// the same body again changes nothing. A deleted message: Conflict.
+    async fn edit_message(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        message: MessageId,
+        body: &str,
+    ) -> Result<Message, StoreError>;
+    /// Delete a message (its sender, or an owner/admin): body cleared,
+    /// `deletedAt` set, seq kept, its reactions removed; `messageDeleted` to
+    /// the room. Deleting it again changes nothing.
+    async fn delete_message(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        message: MessageId,
+    ) -> Result<Message, StoreError>;
+    /// A page of history, ascending by seq, at most `limit`, with reactions
+    /// as `viewer` sees them. NotFound / Forbidden (not a member).
+    async fn history(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        page: HistoryPage,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError>;
+    /// Add (`add`) or remove `user`'s `emoji` on a message; `true` if that
+    /// changed anything (then `reactionAdded` / `reactionRemoved` to the
+    /// room). Not on a deleted message (Conflict); at most
+    /// `validate::MAX_REACTIONS_PER_USER` emoji per user per message (Invalid).
+    async fn react(
+        &self,
+        room: RoomId,
+        user: UserId,
+        message: MessageId,
+        emoji: &str,
+        add: bool,
+    ) -> Result<bool, StoreError>;
+    /// Move `user`'s read marker in `room` forward to `seq` (capped at the
+    /// room's last seq; never backwards). If it moved: `messageReadUpdate` to
+    /// the room and `roomUpdated` to the reader. Forbidden for a non-member.
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: i64,
+    ) -> Result<ReadMarked, StoreError>;
+
+    /// Record that `user`'s sockets on `node` are all gone (`online: false`)
+    /// or that the first one connected (`true`), as of the node's clock `at`
+    /// (Unix ms). A change not newer than the stored one for (user, node) is
+    /// ignored. When the user's overall status flips (online on some node ↔
+    /// on none), `presence` is queued to each co-member's `user:<id>` (see
+    /// [`PRESENCE_FANOUT_MAX`]) and, going offline, `lastSeenAt` is stored.
+    async fn presence_changed(
+        &self,
+        user: UserId,
+        node: &str,
+        online: bool,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// Record that `node` is alive at `at` (Unix ms).
+    async fn node_heartbeat(&self, node: &str, at: i64) -> Result<(), StoreError>;
+    /// Take every node whose latest heartbeat is older than `stale_before`
+    /// (Unix ms) as gone: its users go offline as in
+    /// [`Store::presence_changed`]. Returns how many nodes were swept.
+    async fn sweep_nodes(&self, stale_before: i64) -> Result<usize, StoreError>;
+    /// Presence of every member of `room`, in member order. NotFound / Forbidden.
+    async fn room_presence(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+    ) -> Result<Vec<Presence>, StoreError>;
+
     /// The oldest `limit` unpublished outbox rows, in id order.
     async fn outbox_pending(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError>;
     /// Delete published outbox rows.
@@ -171,26 +391,42 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         sink: &dyn OutboxSink,
     ) -> Result<RelayPass, StoreError> {
-        let items = self.outbox_pending(limit).await?;
-        let mut done = Vec::with_capacity(items.len());
-        let mut failure = None;
-        for item in &items {
-            match sink.publish(item).await {
-                Ok(()) => done.push(item.id),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if !done.is_empty() {
-            self.outbox_done(&done).await?;
-        }
-        Ok(RelayPass {
-            published: done.len(),
-            failure,
-        })
+        relay_in_turn(self, limit, sink).await
     }
+}
+
+/// The default [`Store::outbox_relay`]: read the oldest rows, publish them in
+/// order until one fails, delete those published.
+pub(crate) async fn relay_in_turn<S: Store + ?Sized>(
+    store: &S,
+    limit: i64,
+    sink: &dyn OutboxSink,
+) -> Result<RelayPass, StoreError> {
+    let items = store.outbox_pending(limit).await?;
+    let (done, failure) = publish_in_order(&items, sink).await;
+    if !done.is_empty() {
+        store.outbox_done(&done).await?;
+    }
+    Ok(RelayPass {
+        published: done.len(),
+        failure,
+    })
+}
+
+/// Publish `items` through `sink` in order, stopping at the first failure:
+/// the ids published, and the sink's error if one failed.
+pub(crate) async fn publish_in_order(
+    items: &[OutboxItem],
+    sink: &dyn OutboxSink,
+) -> (Vec<i64>, Option<String>) {
+    let mut done = Vec::with_capacity(items.len());
+    for item in items {
+        if let Err(e) = sink.publish(item).await {
+            return (done, Some(e));
+        }
+        done.push(item.id);
+    }
+    (done, None)
 }
 
 /// Open the store named by `url` and bring its schema up to date:

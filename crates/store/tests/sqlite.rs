@@ -41,3 +41,25 @@ async fn open_dispatches_sqlite_urls_to_sqlite() {
     store.create_user("alice", "h").await.unwrap();
     assert!(dir.path().join("t.db").exists());
 }
+
+#[tokio::test]
+async fn a_database_of_the_first_schema_is_upgraded_in_place() {
+    use sqlx::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    {
+        let opts = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        let first = common::upgrade::first_schema(sqlx::migrate!("./migrations/sqlite"));
+        first.run(&pool).await.unwrap();
+        for stmt in common::upgrade::LEGACY_ROWS {
+            pool.execute(*stmt).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&url).await.unwrap();
+    common::upgrade::check_upgraded(&store).await;
+}

@@ -1,7 +1,7 @@
 //! The PostgreSQL outbox: writing rows, and relaying them one process at a time.
 //!
 //! # One relay pass
-//! [`PostgresStore`](super::PostgresStore) overrides
+//! [`PostgresStore`](super::PostgresStore) implements
 //! [`Store::outbox_relay`](crate::Store::outbox_relay) with `relay`. One
 //! pass is one READ COMMITTED transaction on one pooled connection:
 //! 1. `SELECT pg_try_advisory_xact_lock(`[`RELAY_LOCK_KEY`]`)`. If another
@@ -14,7 +14,7 @@
 //!    snapshot is taken after the lock was granted, and the previous holder's
 //!    lock was released only after its commit, so it sees that holder's deletes.
 //! 3. The sink is called for each row in id order, stopping at the first error.
-//! 4. The rows published are deleted (`DELETE … WHERE id = ANY(…)`), the failed
+//! 4. The rows published are deleted (`DELETE … WHERE id IN (…)`), the failed
 //!    row and those after it are kept, and the transaction commits, which
 //!    releases the lock. The pass reports the count and the sink's error.
 //!
@@ -48,58 +48,14 @@
 //! [`Store::outbox_done`](crate::Store::outbox_done) do not take the lock: they
 //! are for tests and tools, not for a relay running beside other relays.
 
-use roomcast_core::{Envelope, now_ms};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgPool, Postgres};
 
-use crate::{OutboxItem, OutboxSink, RelayPass, StoreError};
+use crate::sql::{delete_outbox, oldest_outbox};
+use crate::{OutboxSink, RelayPass, StoreError, publish_in_order};
 
 /// The advisory-lock key the relay takes (`"roomcast"` in ASCII). Nothing
 /// else on the same database may use this key.
 pub const RELAY_LOCK_KEY: i64 = 0x726f_6f6d_6361_7374;
-
-fn item_from(row: &PgRow) -> Result<OutboxItem, StoreError> {
-    let text: String = row.try_get("envelope")?;
-    Ok(OutboxItem {
-        id: row.try_get("id")?,
-        topic: row.try_get("topic")?,
-        envelope: Envelope::from_bytes(text.as_bytes())
-            .map_err(|e| StoreError::Corrupt(format!("outbox envelope: {e}")))?,
-    })
-}
-
-pub(super) async fn insert(
-    conn: &mut PgConnection,
-    topic: &str,
-    env: &Envelope,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO outbox (topic, envelope, created_at) VALUES ($1, $2, $3)")
-        .bind(topic)
-        .bind(String::from_utf8(env.to_bytes()).expect("JSON is UTF-8"))
-        .bind(now_ms())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub(super) async fn oldest(
-    conn: &mut PgConnection,
-    limit: i64,
-) -> Result<Vec<OutboxItem>, StoreError> {
-    let rows = sqlx::query("SELECT id, topic, envelope FROM outbox ORDER BY id LIMIT $1")
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(item_from).collect()
-}
-
-pub(super) async fn delete(conn: &mut PgConnection, ids: &[i64]) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 /// One relay pass over `pool`; see the module docs.
 pub(super) async fn relay(
@@ -117,20 +73,10 @@ pub(super) async fn relay(
         return Ok(RelayPass::default());
     }
     // A new statement, so a new snapshot: it sees the previous holder's deletes.
-    let items = oldest(&mut tx, limit).await?;
-    let mut done = Vec::with_capacity(items.len());
-    let mut failure = None;
-    for item in &items {
-        match sink.publish(item).await {
-            Ok(()) => done.push(item.id),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
+    let items = oldest_outbox::<Postgres>(&mut tx, limit).await?;
+    let (done, failure) = publish_in_order(&items, sink).await;
     if !done.is_empty() {
-        delete(&mut tx, &done).await?;
+        delete_outbox::<Postgres>(&mut tx, &done).await?;
     }
     tx.commit().await?;
     Ok(RelayPass {

@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod posting;
+mod racing;
 mod relaying;
 
 use std::future::Future;
@@ -140,6 +141,22 @@ async fn both_schemes_open_postgres_and_the_pool_size_is_read_from_the_url() {
         ));
         let bad = PostgresStore::open(&format!("{url}?max_connections=0")).await;
         assert!(bad.unwrap_err().to_string().contains("max_connections"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_of_the_first_schema_is_upgraded_in_place() {
+    with_database_url(|url| async move {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let first = common::upgrade::first_schema(sqlx::migrate!("./migrations/postgres"));
+        first.run(&pool).await.unwrap();
+        for stmt in common::upgrade::LEGACY_ROWS {
+            pool.execute(*stmt).await.unwrap();
+        }
+        pool.close().await;
+        let store = open(&url).await;
+        common::upgrade::check_upgraded(&store).await;
     })
     .await;
 }

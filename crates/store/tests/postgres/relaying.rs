@@ -14,8 +14,9 @@ use tokio::sync::Notify;
 use crate::common::{Recorder, msg, pending_ids, user};
 use crate::{open, with_database_url};
 
-/// Two stores on the database at `url`, and `posts` messages (plus the
-/// room's `roomUpdated`) in the outbox, whose ids are returned oldest first.
+/// Two stores on the database at `url`, and `posts` messages (each a
+/// `receiveMessage` and a `roomUpdated`, after the room's own `roomUpdated`)
+/// in the outbox, whose ids are returned oldest first.
 async fn two_processes(url: &str, posts: usize) -> (PostgresStore, PostgresStore, Vec<i64>) {
     let a = open(url).await;
     let b = open(url).await;
@@ -27,7 +28,7 @@ async fn two_processes(url: &str, posts: usize) -> (PostgresStore, PostgresStore
             .unwrap();
     }
     let all = pending_ids(&a).await;
-    assert_eq!(all.len(), posts + 1);
+    assert_eq!(all.len(), 2 * posts + 1);
     (a, b, all)
 }
 

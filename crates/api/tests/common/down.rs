@@ -1,0 +1,131 @@
+//! [`DownStore`]: a store whose database is unreachable. Every call fails
+//! with a database error (not a refusal), as a real store does while
+//! PostgreSQL restarts. It records the cut-offs `sweep_nodes` was called
+//! with, so the sweeper's timing can be tested without any I/O.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use roomcast_core::{Message, MessageId, Presence, Role, Room, RoomId, RoomView, User, UserId};
+use roomcast_store::{
+    Access, Credentials, HistoryPage, NewMessage, OutboxItem, Posted, ReadMarked, RoomPage, Store,
+    StoreError,
+};
+
+/// Fails every call with `StoreError::Db`.
+#[derive(Default)]
+pub struct DownStore {
+    /// The `stale_before` of every `sweep_nodes` call, in order.
+    pub sweeps: Mutex<Vec<i64>>,
+}
+
+fn down<T>() -> Result<T, StoreError> {
+    Err(StoreError::Db(sqlx::Error::PoolTimedOut))
+}
+
+#[async_trait]
+impl Store for DownStore {
+    async fn create_user(&self, _: &str, _: &str) -> Result<User, StoreError> {
+        down()
+    }
+    async fn credentials(&self, _: &str) -> Result<Option<Credentials>, StoreError> {
+        down()
+    }
+    async fn user(&self, _: UserId) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn create_room(&self, _: &str, _: UserId, _: &[UserId]) -> Result<Room, StoreError> {
+        down()
+    }
+    async fn open_dm(&self, _: UserId, _: UserId) -> Result<(Room, bool), StoreError> {
+        down()
+    }
+    async fn room(&self, _: RoomId, _: UserId) -> Result<RoomView, StoreError> {
+        down()
+    }
+    async fn rooms_of(&self, _: UserId, _: Option<&str>, _: i64) -> Result<RoomPage, StoreError> {
+        down()
+    }
+    async fn access(&self, _: RoomId, _: UserId) -> Result<Access, StoreError> {
+        down()
+    }
+    async fn add_members(&self, _: RoomId, _: UserId, _: &[UserId]) -> Result<Room, StoreError> {
+        down()
+    }
+    async fn remove_member(&self, _: RoomId, _: UserId, _: UserId) -> Result<Room, StoreError> {
+        down()
+    }
+    async fn set_role(&self, _: RoomId, _: UserId, _: UserId, _: Role) -> Result<Room, StoreError> {
+        down()
+    }
+    async fn rename_room(&self, _: RoomId, _: UserId, _: &str) -> Result<Room, StoreError> {
+        down()
+    }
+    async fn post_message(&self, _: NewMessage<'_>) -> Result<Posted, StoreError> {
+        down()
+    }
+    async fn edit_message(
+        &self,
+        _: RoomId,
+        _: UserId,
+        _: MessageId,
+        _: &str,
+    ) -> Result<Message, StoreError> {
+        down()
+    }
+    async fn delete_message(
+        &self,
+        _: RoomId,
+        _: UserId,
+        _: MessageId,
+    ) -> Result<Message, StoreError> {
+        down()
+    }
+    async fn history(
+        &self,
+        _: RoomId,
+        _: UserId,
+        _: HistoryPage,
+        _: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        down()
+    }
+    async fn react(
+        &self,
+        _: RoomId,
+        _: UserId,
+        _: MessageId,
+        _: &str,
+        _: bool,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn mark_read(&self, _: RoomId, _: UserId, _: i64) -> Result<ReadMarked, StoreError> {
+        down()
+    }
+    async fn presence_changed(
+        &self,
+        _: UserId,
+        _: &str,
+        _: bool,
+        _: i64,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn node_heartbeat(&self, _: &str, _: i64) -> Result<(), StoreError> {
+        down()
+    }
+    async fn sweep_nodes(&self, stale_before: i64) -> Result<usize, StoreError> {
+        self.sweeps.lock().unwrap().push(stale_before);
+        down()
+    }
+    async fn room_presence(&self, _: RoomId, _: UserId) -> Result<Vec<Presence>, StoreError> {
+        down()
+    }
+    async fn outbox_pending(&self, _: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        down()
+    }
+    async fn outbox_done(&self, _: &[i64]) -> Result<(), StoreError> {
+        down()
+    }
+}

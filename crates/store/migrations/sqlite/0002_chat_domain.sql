@@ -1,0 +1,60 @@
+-- The chat domain (issue #5): roles, read markers, DMs, replies, edits,
+-- deletes, reactions and presence. Existing rooms become group rooms whose
+-- creator is the owner; everyone else is a member.
+
+-- When the user's last socket disconnected (NULL: never).
+ALTER TABLE users ADD COLUMN last_seen_at INTEGER;
+
+ALTER TABLE rooms ADD COLUMN kind TEXT NOT NULL DEFAULT 'group' CHECK (kind IN ('group', 'dm'));
+-- A DM's two member ids, sorted and joined with ':' (NULL for a group room):
+-- unique, so a pair has one DM however many calls race to open it.
+ALTER TABLE rooms ADD COLUMN dm_key TEXT;
+CREATE UNIQUE INDEX rooms_dm_key ON rooms (dm_key);
+-- The room list: a user's rooms, latest activity first.
+CREATE INDEX rooms_by_activity ON rooms (last_activity_at DESC, id DESC);
+
+ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+    CHECK (role IN ('owner', 'admin', 'member'));
+-- The highest seq this member has read; only ever moves forward.
+ALTER TABLE room_members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE room_members SET role = 'owner'
+    WHERE user_id = (SELECT r.created_by FROM rooms r WHERE r.id = room_members.room_id);
+-- Posting moves the sender's marker to their message: start from there.
+UPDATE room_members SET read_seq = COALESCE(
+    (SELECT max(m.seq) FROM messages m
+     WHERE m.room_id = room_members.room_id AND m.sender_id = room_members.user_id), 0);
+DROP INDEX room_members_by_user;
+CREATE INDEX room_members_by_user ON room_members (user_id, room_id);
+
+ALTER TABLE messages ADD COLUMN reply_to TEXT REFERENCES messages(id);
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+-- Set once deleted; the body is then '' and the seq stays.
+ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
+
+-- One row per user and emoji on a message. Emoji groups are shown in the
+-- order of their first reaction (min(created_at)).
+CREATE TABLE reactions (
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    emoji      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, user_id, emoji)
+);
+
+-- Whether the user's sockets on a realtime node are online, as of the
+-- node's clock; a change not newer than changed_at is ignored.
+CREATE TABLE presence (
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    node_id    TEXT NOT NULL,
+    online     INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, node_id)
+);
+CREATE INDEX presence_online_by_node ON presence (node_id) WHERE online;
+
+-- Each realtime node's latest sign of life; silent ones are swept.
+CREATE TABLE nodes (
+    node_id TEXT PRIMARY KEY,
+    seen_at INTEGER NOT NULL
+);
+CREATE INDEX nodes_by_seen ON nodes (seen_at);

@@ -1,0 +1,250 @@
+//! Reading rooms, members and messages into domain types, inside whatever
+//! transaction or pooled connection the operation holds. Every operation
+//! starts here: [`room`] (optionally locking the row), then the caller's
+//! [`role`], then the [`message`] it acts on.
+
+use std::collections::BTreeMap;
+
+use roomcast_core::{Message, MessageId, Role, Room, RoomId, RoomKind, UserId, rfc3339_ms};
+
+use super::Dialect;
+use super::query::{Rec, Sql, placeholders};
+use crate::StoreError;
+use crate::domain::{self, RoomState};
+
+/// A message's columns, each read from `table.` and named `prefix…`.
+pub(super) fn message_columns(table: &str, prefix: &str) -> String {
+    [
+        "id",
+        "room_id",
+        "seq",
+        "sender_id",
+        "body",
+        "client_msg_id",
+        "created_at",
+        "reply_to",
+        "edited_at",
+        "deleted_at",
+    ]
+    .iter()
+    .map(|c| format!("{table}.{c} AS {prefix}{c}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// The message in `row`'s columns named `prefix…` (see [`message_columns`]);
+/// `None` where they are null (an outer join that found nothing).
+pub(super) fn message_from<D: Dialect>(
+    row: &Rec<D>,
+    prefix: &str,
+) -> Result<Option<Message>, StoreError> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let Some(id) = row.opt_id::<MessageId>(&col("id"))? else {
+        return Ok(None);
+    };
+    Ok(Some(Message {
+        id,
+        room_id: row.id(&col("room_id"))?,
+        seq: row.int(&col("seq"))?,
+        sender_id: row.id(&col("sender_id"))?,
+        body: row.text(&col("body"))?,
+        client_msg_id: row.text(&col("client_msg_id"))?,
+        created_at: row.time(&col("created_at"))?,
+        reply_to: row.opt_id(&col("reply_to"))?,
+        edited_at: row.opt_time(&col("edited_at"))?,
+        deleted_at: row.opt_time(&col("deleted_at"))?,
+        reactions: Vec::new(),
+    }))
+}
+
+/// `SELECT` of a room `r` with its latest message `m` (`m_…` columns); the
+/// caller adds `WHERE`, and may add columns of its own after `extra`.
+pub(super) fn room_select(extra: &str) -> String {
+    format!(
+        "SELECT r.id, r.kind, r.name, r.last_seq, r.created_at, r.last_activity_at, {}{extra}
+         FROM rooms r LEFT JOIN messages m ON m.room_id = r.id AND m.seq = r.last_seq",
+        message_columns("m", "m_")
+    )
+}
+
+/// A [`RoomState`] from a [`room_select`] row, without members yet.
+pub(super) fn room_from<D: Dialect>(row: &Rec<D>) -> Result<RoomState, StoreError> {
+    let kind = row.text("kind")?;
+    let activity_ms = row.int("last_activity_at")?;
+    Ok(RoomState {
+        room: Room {
+            id: row.id("id")?,
+            kind: RoomKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("room kind {kind:?}")))?,
+            name: row.text("name")?,
+            members: Vec::new(),
+            roles: BTreeMap::new(),
+            last_seq: row.int("last_seq")?,
+            created_at: row.time("created_at")?,
+            last_activity_at: rfc3339_ms(activity_ms),
+        },
+        activity_ms,
+        read: BTreeMap::new(),
+        last_message: message_from(row, "m_")?,
+    })
+}
+
+/// Fill in the members, roles and read markers of `rooms`.
+pub(super) async fn with_members<D: Dialect>(
+    conn: &mut D::Connection,
+    mut rooms: Vec<RoomState>,
+) -> Result<Vec<RoomState>, StoreError> {
+    if rooms.is_empty() {
+        return Ok(rooms);
+    }
+    let rows = Sql::new(format!(
+        "SELECT room_id, user_id, role, read_seq FROM room_members
+         WHERE room_id IN ({}) ORDER BY room_id, position",
+        placeholders(1, rooms.len())
+    ))
+    .texts(rooms.iter().map(|r| r.room.id))
+    .all::<D>(conn)
+    .await?;
+    let index: BTreeMap<RoomId, usize> = rooms
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.room.id, i))
+        .collect();
+    for row in rows {
+        let Some(&i) = index.get(&row.id::<RoomId>("room_id")?) else {
+            continue;
+        };
+        let state = &mut rooms[i];
+        let user: UserId = row.id("user_id")?;
+        let role = role_from(&row.text("role")?)?;
+        state.room.members.push(user);
+        state.room.roles.insert(user, role);
+        state.read.insert(user, row.int("read_seq")?);
+    }
+    Ok(rooms)
+}
+
+/// The whole room: its row (locked until commit when `lock`), members and
+/// latest message. `None` if there is no such room.
+pub(super) async fn room<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+    lock: bool,
+) -> Result<Option<RoomState>, StoreError> {
+    let lock = if lock {
+        D::for_update("r")
+    } else {
+        String::new()
+    };
+    let row = Sql::new(format!("{} WHERE r.id = $1{lock}", room_select("")))
+        .text(room)
+        .opt::<D>(conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let rooms = with_members::<D>(conn, vec![room_from(&row)?]).await?;
+    Ok(rooms.into_iter().next())
+}
+
+/// [`room`], or [`StoreError::NotFound`].
+pub(super) async fn existing_room<D: Dialect>(
+    conn: &mut D::Connection,
+    id: RoomId,
+    lock: bool,
+) -> Result<RoomState, StoreError> {
+    room::<D>(conn, id, lock).await?.ok_or_else(domain::no_room)
+}
+
+/// Lock the room's row (until commit). `false` if there is no such room.
+pub(super) async fn lock_room<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT id FROM rooms WHERE id = $1{}",
+        D::for_update("rooms")
+    );
+    Ok(Sql::new(sql).text(room).opt::<D>(conn).await?.is_some())
+}
+
+/// Whether the room exists.
+pub(super) async fn room_exists<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+) -> Result<bool, StoreError> {
+    let row = Sql::new("SELECT id FROM rooms WHERE id = $1")
+        .text(room)
+        .opt::<D>(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// `user`'s role in `room`, if a member.
+pub(super) async fn role<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+    user: UserId,
+) -> Result<Option<Role>, StoreError> {
+    let row = Sql::new("SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2")
+        .text(room)
+        .text(user)
+        .opt::<D>(conn)
+        .await?;
+    row.map(|r| role_from(&r.text("role")?)).transpose()
+}
+
+fn role_from(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("member role {s:?}")))
+}
+
+/// The caller's role in an existing room: [`StoreError::NotFound`] without
+/// the room, [`StoreError::Forbidden`] for a non-member.
+pub(super) async fn member_role<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+    user: UserId,
+) -> Result<Role, StoreError> {
+    if !room_exists::<D>(conn, room).await? {
+        return Err(domain::no_room());
+    }
+    role::<D>(conn, room, user)
+        .await?
+        .ok_or_else(domain::not_member)
+}
+
+/// Message `id` of `room` (its row locked until commit when `lock`).
+pub(super) async fn message<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+    id: MessageId,
+    lock: bool,
+) -> Result<Option<Message>, StoreError> {
+    let lock = if lock {
+        D::for_update("m")
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT {} FROM messages m WHERE m.id = $1 AND m.room_id = $2{lock}",
+        message_columns("m", "")
+    );
+    let row = Sql::new(sql).text(id).text(room).opt::<D>(conn).await?;
+    Ok(match row {
+        Some(row) => message_from(&row, "")?,
+        None => None,
+    })
+}
+
+/// What a member acts on: the caller's role and message `id` of `room`,
+/// locked until commit. NotFound (room, message) / Forbidden (non-member).
+pub(super) async fn member_message<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+    actor: UserId,
+    id: MessageId,
+) -> Result<(Role, Message), StoreError> {
+    let role = member_role::<D>(conn, room, actor).await?;
+    let msg = message::<D>(conn, room, id, true)
+        .await?
+        .ok_or_else(domain::no_message)?;
+    Ok((role, msg))
+}

@@ -1,0 +1,270 @@
+//! The one implementation of [`Store`]: [`SqlStore`], generic over the SQL
+//! [`Dialect`] (SQLite or PostgreSQL).
+//!
+//! Every statement is written once and runs on both databases (see
+//! `query` for the few rules that makes necessary); what truly differs is a
+//! [`Dialect`] hook: row locks, how usernames match, and how the outbox is
+//! relayed. The rules themselves (permissions, events, views) are in
+//! `domain`; the submodules here read rows, ask those rules, and
+//! write the result with its outbox rows in one transaction:
+//! - `users`: accounts;
+//! - `rooms`: creating rooms and DMs, reading them, the room list, renames;
+//! - `members`: adding and removing members, roles, read markers;
+//! - `messages`: posting, editing, deleting, history;
+//! - `reactions`: reacting, and reactions as a reader sees them;
+//! - `presence`: who is online, per realtime node;
+//! - `outbox`: queueing, reading and deleting outbox rows;
+//! - `load`: reading rooms, members and messages (shared by all the above).
+//!
+//! Writes go through the `write` pool, reads through the `read` pool (the
+//! same pool on PostgreSQL; on SQLite one write connection and a few
+//! read-only ones, see [`crate::sqlite`]).
+
+mod load;
+mod members;
+mod messages;
+mod outbox;
+mod presence;
+mod query;
+mod reactions;
+mod rooms;
+mod users;
+
+use std::fmt;
+use std::future::Future;
+
+use async_trait::async_trait;
+use roomcast_core::{Message, MessageId, Presence, Role, Room, RoomId, RoomView, User, UserId};
+use sqlx::Pool;
+
+use crate::{
+    Access, Credentials, HistoryPage, NewMessage, OutboxItem, OutboxSink, Posted, ReadMarked,
+    RelayPass, RoomPage, Store, StoreError,
+};
+
+pub(crate) use outbox::{delete as delete_outbox, oldest as oldest_outbox};
+
+/// What differs between the SQL databases the store speaks. Implemented for
+/// [`sqlx::Sqlite`] and [`sqlx::Postgres`] only.
+pub trait Dialect: query::Io {
+    /// How `WHERE` matches `username` to `$1` regardless of case.
+    const USERNAME_EQ: &'static str;
+
+    /// The clause that locks the selected rows of table (alias) `of` until
+    /// commit: `" FOR UPDATE OF of"` on PostgreSQL, `""` on SQLite, whose one
+    /// write connection runs write transactions one at a time anyway.
+    fn for_update(of: &str) -> String;
+
+    /// [`Store::outbox_relay`] for this database.
+    fn relay<'a>(
+        store: &'a SqlStore<Self>,
+        limit: i64,
+        sink: &'a dyn OutboxSink,
+    ) -> impl Future<Output = Result<RelayPass, StoreError>> + Send + 'a;
+}
+
+/// The [`Store`] on an SQL database; use it as [`crate::SqliteStore`] or
+/// [`crate::PostgresStore`].
+pub struct SqlStore<D: Dialect> {
+    pub(crate) write: Pool<D>,
+    pub(crate) read: Pool<D>,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            write: self.write.clone(),
+            read: self.read.clone(),
+        }
+    }
+}
+
+impl<D: Dialect> fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("write", &self.write)
+            .field("read", &self.read)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Store for SqlStore<D> {
+    async fn create_user(&self, username: &str, password_hash: &str) -> Result<User, StoreError> {
+        users::create(self, username, password_hash).await
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
+        users::credentials(self, username).await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        users::get(self, id).await
+    }
+
+    async fn create_room(
+        &self,
+        name: &str,
+        creator: UserId,
+        members: &[UserId],
+    ) -> Result<Room, StoreError> {
+        rooms::create(self, name, creator, members).await
+    }
+
+    async fn open_dm(&self, me: UserId, peer: UserId) -> Result<(Room, bool), StoreError> {
+        rooms::open_dm(self, me, peer).await
+    }
+
+    async fn room(&self, room: RoomId, viewer: UserId) -> Result<RoomView, StoreError> {
+        rooms::view(self, room, viewer).await
+    }
+
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<RoomPage, StoreError> {
+        rooms::page(self, user, before, limit).await
+    }
+
+    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, StoreError> {
+        rooms::access(self, room, user).await
+    }
+
+    async fn add_members(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        users: &[UserId],
+    ) -> Result<Room, StoreError> {
+        members::add(self, room, actor, users).await
+    }
+
+    async fn remove_member(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        user: UserId,
+    ) -> Result<Room, StoreError> {
+        members::remove(self, room, actor, user).await
+    }
+
+    async fn set_role(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Room, StoreError> {
+        members::set_role(self, room, actor, user, role).await
+    }
+
+    async fn rename_room(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        name: &str,
+    ) -> Result<Room, StoreError> {
+        rooms::rename(self, room, actor, name).await
+    }
+
+    async fn post_message(&self, msg: NewMessage<'_>) -> Result<Posted, StoreError> {
+        messages::post(self, msg).await
+    }
+
+    async fn edit_message(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        message: MessageId,
+        body: &str,
+    ) -> Result<Message, StoreError> {
+        messages::edit(self, room, actor, message, body).await
+    }
+
+    async fn delete_message(
+        &self,
+        room: RoomId,
+        actor: UserId,
+        message: MessageId,
+    ) -> Result<Message, StoreError> {
+        messages::delete(self, room, actor, message).await
+    }
+
+    async fn history(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        page: HistoryPage,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        messages::history(self, room, viewer, page, limit).await
+    }
+
+    async fn react(
+        &self,
+        room: RoomId,
+        user: UserId,
+        message: MessageId,
+        emoji: &str,
+        add: bool,
+    ) -> Result<bool, StoreError> {
+        reactions::react(self, room, user, message, emoji, add).await
+    }
+
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: i64,
+    ) -> Result<ReadMarked, StoreError> {
+        members::mark_read(self, room, user, seq).await
+    }
+
+    async fn presence_changed(
+        &self,
+        user: UserId,
+        node: &str,
+        online: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        presence::changed(self, user, node, online, at).await
+    }
+
+    async fn node_heartbeat(&self, node: &str, at: i64) -> Result<(), StoreError> {
+        presence::heartbeat(self, node, at).await
+    }
+
+    async fn sweep_nodes(&self, stale_before: i64) -> Result<usize, StoreError> {
+        presence::sweep(self, stale_before).await
+    }
+
+    async fn room_presence(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+    ) -> Result<Vec<Presence>, StoreError> {
+        presence::of_room(self, room, viewer).await
+    }
+
+    async fn outbox_pending(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut conn = self.write.acquire().await?;
+        outbox::oldest::<D>(&mut conn, limit).await
+    }
+
+    async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        outbox::delete::<D>(&mut tx, ids).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn outbox_relay(
+        &self,
+        limit: i64,
+        sink: &dyn OutboxSink,
+    ) -> Result<RelayPass, StoreError> {
+        D::relay(self, limit, sink).await
+    }
+}

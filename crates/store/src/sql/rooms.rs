@@ -1,0 +1,298 @@
+//! Rooms: creating group rooms and DMs, reading one room or the room list as
+//! a member sees it, renaming.
+
+use roomcast_core::{Envelope, Role, Room, RoomId, RoomKind, RoomView, UserId, now_ms};
+
+use super::query::Sql;
+use super::{Dialect, SqlStore, load, outbox, users};
+use crate::domain::{self, RoomState};
+use crate::{Access, RoomPage, StoreError};
+
+pub(super) async fn create<D: Dialect>(
+    s: &SqlStore<D>,
+    name: &str,
+    creator: UserId,
+    members: &[UserId],
+) -> Result<Room, StoreError> {
+    let all = domain::members_in_order(creator, members);
+    let mut tx = s.write.begin().await?;
+    users::require::<D>(&mut tx, &all).await?;
+    let id = RoomId::new();
+    insert::<D>(&mut tx, id, RoomKind::Group, name, creator, None).await?;
+    for (i, user) in all.iter().enumerate() {
+        let role = if i == 0 { Role::Owner } else { Role::Member };
+        insert_member::<D>(&mut tx, id, *user, role, 0).await?;
+    }
+    let state = announce::<D>(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(state.room)
+}
+
+pub(super) async fn open_dm<D: Dialect>(
+    s: &SqlStore<D>,
+    me: UserId,
+    peer: UserId,
+) -> Result<(Room, bool), StoreError> {
+    if me == peer {
+        return Err(StoreError::Invalid(
+            "a direct message is with another user".into(),
+        ));
+    }
+    let key = domain::dm_key(me, peer);
+    let mut tx = s.write.begin().await?;
+    let mut names = Vec::with_capacity(2);
+    for id in [me, peer] {
+        let name = users::username::<D>(&mut tx, id).await?;
+        names.push(name.ok_or(StoreError::UnknownUser(id))?);
+    }
+    if let Some(room) = dm_of::<D>(&mut tx, &key).await? {
+        return Ok((room, false));
+    }
+    let id = RoomId::new();
+    let name = domain::dm_name(&names[0], &names[1]);
+    // A concurrent call may have created it since: then this inserts nothing
+    // (having waited for that transaction) and the room is read back.
+    if insert::<D>(&mut tx, id, RoomKind::Dm, &name, me, Some(&key)).await? == 0 {
+        let room = dm_of::<D>(&mut tx, &key).await?;
+        return Ok((room.ok_or(sqlx::Error::RowNotFound)?, false));
+    }
+    for user in [me, peer] {
+        insert_member::<D>(&mut tx, id, user, Role::Member, 0).await?;
+    }
+    let state = announce::<D>(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((state.room, true))
+}
+
+/// The DM with `key`, if any.
+async fn dm_of<D: Dialect>(
+    conn: &mut D::Connection,
+    key: &str,
+) -> Result<Option<Room>, StoreError> {
+    let row = Sql::new("SELECT id FROM rooms WHERE dm_key = $1")
+        .text(key)
+        .opt::<D>(conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let state = load::existing_room::<D>(conn, row.id("id")?, false).await?;
+    Ok(Some(state.room))
+}
+
+/// Insert a room row; 0 if a DM with `dm_key` already exists.
+async fn insert<D: Dialect>(
+    conn: &mut D::Connection,
+    id: RoomId,
+    kind: RoomKind,
+    name: &str,
+    creator: UserId,
+    dm_key: Option<&str>,
+) -> Result<u64, StoreError> {
+    Sql::new(
+        "INSERT INTO rooms (id, kind, name, created_by, dm_key, last_seq, created_at, last_activity_at)
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $6)
+         ON CONFLICT (dm_key) DO NOTHING",
+    )
+    .text(id)
+    .text(kind.as_str())
+    .text(name)
+    .text(creator)
+    .opt_text(dm_key)
+    .int(now_ms())
+    .run::<D>(conn)
+    .await
+}
+
+/// Add `user` to `room` after the last member; 0 if already a member.
+pub(super) async fn insert_member<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+    user: UserId,
+    role: Role,
+    read_seq: i64,
+) -> Result<u64, StoreError> {
+    Sql::new(
+        "INSERT INTO room_members (room_id, user_id, position, joined_at, role, read_seq)
+         VALUES ($1, $2,
+                 (SELECT COALESCE(max(position), -1) + 1 FROM room_members WHERE room_id = $1),
+                 $3, $4, $5)
+         ON CONFLICT (room_id, user_id) DO NOTHING",
+    )
+    .text(room)
+    .text(user)
+    .int(now_ms())
+    .text(role.as_str())
+    .int(read_seq)
+    .run::<D>(conn)
+    .await
+}
+
+/// Read `room` back after a change and queue `roomUpdated` to every member.
+pub(super) async fn announce<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+) -> Result<RoomState, StoreError> {
+    let state = load::existing_room::<D>(conn, room, false).await?;
+    outbox::queue::<D>(conn, &state.updated_to_all()).await?;
+    Ok(state)
+}
+
+/// A change to a group room: the statement that makes it, and events to
+/// queue before the `roomUpdated`s that every change sends.
+pub(super) struct Change {
+    sql: Sql,
+    first: Vec<Envelope>,
+}
+
+impl Change {
+    pub(super) fn new(sql: Sql) -> Self {
+        Self {
+            sql,
+            first: Vec::new(),
+        }
+    }
+
+    /// Queue `env` before the `roomUpdated`s.
+    pub(super) fn first(mut self, env: Envelope) -> Self {
+        self.first.push(env);
+        self
+    }
+}
+
+/// Change a group room on behalf of `actor`, in one transaction: lock the
+/// room, refuse a missing room (NotFound), a non-member (Forbidden) or a DM
+/// (Invalid), let `decide` check the rest and say what changes (`None`:
+/// nothing, nothing queued), run it and queue `roomUpdated` to every member
+/// after it.
+pub(super) async fn change_group<D, F>(
+    s: &SqlStore<D>,
+    room: RoomId,
+    actor: UserId,
+    decide: F,
+) -> Result<Room, StoreError>
+where
+    D: Dialect,
+    F: FnOnce(&RoomState, Role) -> Result<Option<Change>, StoreError>,
+{
+    let mut tx = s.write.begin().await?;
+    let (state, role) = lock_group::<D>(&mut tx, room, actor).await?;
+    let Some(change) = decide(&state, role)? else {
+        return Ok(state.room);
+    };
+    change.sql.run::<D>(&mut tx).await?;
+    outbox::queue::<D>(&mut tx, &change.first).await?;
+    let state = announce::<D>(&mut tx, room).await?;
+    tx.commit().await?;
+    Ok(state.room)
+}
+
+/// Lock `room` for a change to the room itself by `actor`: its state and
+/// `actor`'s role. NotFound / Forbidden (non-member) / Invalid (a DM).
+pub(super) async fn lock_group<D: Dialect>(
+    conn: &mut D::Connection,
+    room: RoomId,
+    actor: UserId,
+) -> Result<(RoomState, Role), StoreError> {
+    let state = load::existing_room::<D>(conn, room, true).await?;
+    let role = state.member(actor)?;
+    domain::require_group(&state.room)?;
+    Ok((state, role))
+}
+
+pub(super) async fn rename<D: Dialect>(
+    s: &SqlStore<D>,
+    room: RoomId,
+    actor: UserId,
+    name: &str,
+) -> Result<Room, StoreError> {
+    change_group(s, room, actor, |state, role| {
+        domain::require_manager(role)?;
+        let rename = Sql::new("UPDATE rooms SET name = $1 WHERE id = $2")
+            .text(name)
+            .text(room);
+        Ok((state.room.name != name).then(|| Change::new(rename)))
+    })
+    .await
+}
+
+pub(super) async fn view<D: Dialect>(
+    s: &SqlStore<D>,
+    room: RoomId,
+    viewer: UserId,
+) -> Result<RoomView, StoreError> {
+    let mut conn = s.read.acquire().await?;
+    let state = load::existing_room::<D>(&mut conn, room, false).await?;
+    state.member(viewer)?;
+    Ok(state.view(viewer))
+}
+
+pub(super) async fn page<D: Dialect>(
+    s: &SqlStore<D>,
+    user: UserId,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<RoomPage, StoreError> {
+    if limit < 1 {
+        return Err(StoreError::Invalid("limit must be at least 1".into()));
+    }
+    // No cursor: every room is before (i64::MAX, "").
+    let (ms, id) = match before {
+        Some(c) => {
+            let (ms, id) = domain::decode_cursor(c)?;
+            (ms, id.to_string())
+        }
+        None => (i64::MAX, String::new()),
+    };
+    let mut conn = s.read.acquire().await?;
+    let sql = format!(
+        "{} JOIN room_members me ON me.room_id = r.id AND me.user_id = $1
+         WHERE r.last_activity_at < $2 OR (r.last_activity_at = $2 AND r.id < $3)
+         ORDER BY r.last_activity_at DESC, r.id DESC LIMIT $4",
+        load::room_select("")
+    );
+    let rows = Sql::new(sql)
+        .text(user)
+        .int(ms)
+        .text(id)
+        .int(limit + 1)
+        .all::<D>(&mut conn)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let rooms = rows
+        .iter()
+        .take(limit as usize)
+        .map(load::room_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rooms = load::with_members::<D>(&mut conn, rooms).await?;
+    let next = match rooms.last() {
+        Some(last) if more => Some(domain::encode_cursor(last.activity_ms, last.room.id)),
+        _ => None,
+    };
+    Ok(RoomPage {
+        rooms: rooms.iter().map(|r| r.view(user)).collect(),
+        next,
+    })
+}
+
+pub(super) async fn access<D: Dialect>(
+    s: &SqlStore<D>,
+    room: RoomId,
+    user: UserId,
+) -> Result<Access, StoreError> {
+    let mut conn = s.read.acquire().await?;
+    let row = Sql::new(
+        "SELECT r.last_seq,
+                EXISTS(SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $1) AS member
+         FROM rooms r WHERE r.id = $2",
+    )
+    .text(user)
+    .text(room)
+    .opt::<D>(&mut conn)
+    .await?;
+    Ok(match row {
+        None => Access::NoRoom,
+        Some(r) if r.flag("member")? => Access::Member {
+            last_seq: r.int("last_seq")?,
+        },
+        Some(_) => Access::NotMember,
+    })
+}

@@ -1,0 +1,92 @@
+//! Accounts: creating users and looking them up.
+
+use roomcast_core::{User, UserId, now_ms};
+
+use super::query::Sql;
+use super::{Dialect, SqlStore};
+use crate::{Credentials, StoreError};
+
+pub(super) async fn create<D: Dialect>(
+    s: &SqlStore<D>,
+    username: &str,
+    password_hash: &str,
+) -> Result<User, StoreError> {
+    let id = UserId::new();
+    let mut conn = s.write.acquire().await?;
+    let res = Sql::new(
+        "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .text(id)
+    .text(username)
+    .text(password_hash)
+    .int(now_ms())
+    .run::<D>(&mut conn)
+    .await;
+    match res {
+        Ok(_) => Ok(User {
+            id,
+            username: username.to_owned(),
+        }),
+        Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+            Err(StoreError::UsernameTaken)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) async fn credentials<D: Dialect>(
+    s: &SqlStore<D>,
+    username: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    let mut conn = s.read.acquire().await?;
+    let sql = format!(
+        "SELECT id, username, password_hash FROM users WHERE {}",
+        D::USERNAME_EQ
+    );
+    let row = Sql::new(sql).text(username).opt::<D>(&mut conn).await?;
+    row.map(|r| {
+        Ok(Credentials {
+            user: User {
+                id: r.id("id")?,
+                username: r.text("username")?,
+            },
+            password_hash: r.text("password_hash")?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn get<D: Dialect>(
+    s: &SqlStore<D>,
+    id: UserId,
+) -> Result<Option<User>, StoreError> {
+    let mut conn = s.read.acquire().await?;
+    username::<D>(&mut conn, id)
+        .await
+        .map(|name| name.map(|username| User { id, username }))
+}
+
+/// `id`'s username, if the user exists.
+pub(super) async fn username<D: Dialect>(
+    conn: &mut D::Connection,
+    id: UserId,
+) -> Result<Option<String>, StoreError> {
+    let row = Sql::new("SELECT username FROM users WHERE id = $1")
+        .text(id)
+        .opt::<D>(conn)
+        .await?;
+    row.map(|r| r.text("username")).transpose()
+}
+
+/// [`StoreError::UnknownUser`] unless every one of `ids` exists.
+pub(super) async fn require<D: Dialect>(
+    conn: &mut D::Connection,
+    ids: &[UserId],
+) -> Result<(), StoreError> {
+    for id in ids {
+        if username::<D>(conn, *id).await?.is_none() {
+            return Err(StoreError::UnknownUser(*id));
+        }
+    }
+    Ok(())
+}

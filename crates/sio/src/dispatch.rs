@@ -1,0 +1,149 @@
+//! Socket.IO packets from a client: namespace CONNECT (authenticated before
+//! the reply), DISCONNECT, EVENT and ACK, with binary attachments joined
+//! first.
+//!
+//! As in the Node server, a packet that makes no sense in the socket's
+//! state (an event on a namespace the client has not joined, a second
+//! CONNECT, a CONNECT_ERROR from a client) closes the connection.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::codec::socket::{Packet, PacketType};
+use crate::config::DisconnectReason;
+use crate::handler::{ConnectInfo, Event, Handler, Payload};
+use crate::message::Message;
+use crate::server::{Client, Inner, ServerOps};
+use crate::socket::{Ack, Conn, Socket};
+
+type Outcome = Result<(), DisconnectReason>;
+
+impl<H: Handler> Inner<H> {
+    /// An Engine.IO text message: a Socket.IO packet.
+    pub fn on_sio_text(&self, client: &Arc<Client<H::Data>>, text: &str) -> Outcome {
+        let packet = Packet::decode(text).map_err(|e| {
+            tracing::debug!(sid = %client.engine.sid, error = %e, "bad Socket.IO packet");
+            DisconnectReason::TransportError
+        })?;
+        let done = client.state().reassembly.on_packet(packet);
+        match done {
+            Ok(Some((packet, attachments))) => self.on_sio_packet(client, packet, attachments),
+            Ok(None) => Ok(()),
+            Err(e) => {
+                tracing::debug!(sid = %client.engine.sid, error = %e, "bad Socket.IO packet");
+                Err(DisconnectReason::TransportError)
+            }
+        }
+    }
+
+    /// An Engine.IO binary message: an attachment.
+    pub fn on_sio_binary(&self, client: &Arc<Client<H::Data>>, data: Bytes) -> Outcome {
+        let done = client
+            .state()
+            .reassembly
+            .on_binary(data, self.config.max_payload);
+        match done {
+            Ok(Some((packet, attachments))) => self.on_sio_packet(client, packet, attachments),
+            Ok(None) => Ok(()),
+            Err(crate::codec::DecodeError::TooLarge) => Err(DisconnectReason::TooLarge),
+            Err(_) => Err(DisconnectReason::TransportError),
+        }
+    }
+
+    fn on_sio_packet(
+        &self,
+        client: &Arc<Client<H::Data>>,
+        packet: Packet,
+        attachments: Vec<Bytes>,
+    ) -> Outcome {
+        let socket = client.socket(&packet.nsp);
+        match (packet.kind, socket) {
+            (PacketType::Connect, None) => {
+                self.connect(client, &packet.nsp, packet.data.as_ref());
+                Ok(())
+            }
+            (PacketType::Disconnect, Some(socket)) => {
+                self.disconnect_socket(&socket, DisconnectReason::ClientNamespaceDisconnect, false);
+                Ok(())
+            }
+            (PacketType::Event | PacketType::BinaryEvent, Some(socket)) => {
+                self.on_event(socket, packet, attachments);
+                Ok(())
+            }
+            (PacketType::Ack | PacketType::BinaryAck, Some(socket)) => {
+                let (Some(id), Some(Value::Array(args))) = (packet.id, packet.data) else {
+                    return Err(DisconnectReason::TransportError);
+                };
+                socket.resolve_ack(id, Payload { args, attachments });
+                Ok(())
+            }
+            (kind, _) => {
+                tracing::debug!(sid = %client.engine.sid, ?kind, nsp = %packet.nsp, "packet in an invalid state");
+                Err(DisconnectReason::TransportError)
+            }
+        }
+    }
+
+    fn connect(&self, client: &Arc<Client<H::Data>>, nsp: &str, auth: Option<&Value>) {
+        let Some(ns) = self.namespaces.get(nsp) else {
+            self.push(
+                client,
+                Message::connect_error(nsp, "Invalid namespace").frames(),
+            );
+            return;
+        };
+        let data = match self.handler.authenticate(ConnectInfo { nsp, auth }) {
+            Ok(data) => data,
+            Err(message) => {
+                self.push(client, Message::connect_error(nsp, &message).frames());
+                return;
+            }
+        };
+        let socket = Arc::new(Socket::new(
+            self.next_key(),
+            ns.clone(),
+            client.clone(),
+            data,
+        ));
+        {
+            // Registered under the client's lock so that a concurrent close
+            // either sees this socket or makes us see the close.
+            let mut st = client.state();
+            if client.engine.closed().is_some() {
+                return;
+            }
+            st.sockets.push(socket.clone());
+            ns.add(socket.clone());
+        }
+        client
+            .engine
+            .joined
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.push(client, Message::connect(nsp, socket.sid.as_str()).frames());
+        self.handler.on_connect(&Conn(socket));
+    }
+
+    fn on_event(&self, socket: Arc<Socket<H::Data>>, packet: Packet, attachments: Vec<Bytes>) {
+        let Some(Value::Array(mut args)) = packet.data else {
+            return;
+        };
+        // The codec guarantees a string name first.
+        let name = match args.first() {
+            Some(Value::String(_)) => match args.remove(0) {
+                Value::String(name) => name,
+                _ => return,
+            },
+            _ => return,
+        };
+        let ack = packet.id.map(|id| Ack::new(socket.clone(), id));
+        let event = Event {
+            name,
+            payload: Payload { args, attachments },
+        };
+        let handler = self.handler.clone();
+        let conn = Conn(socket);
+        tokio::spawn(async move { handler.on_event(conn, event, ack).await });
+    }
+}

@@ -1,0 +1,230 @@
+//! [`SocketIo`]: the handle an application keeps to serve, broadcast, move
+//! sockets between rooms and shut down.
+//!
+//! A broadcast encodes its packet once ([`Message`]) and queues the same
+//! bytes to every socket it reaches; a socket whose queue is full is closed
+//! as a slow consumer (see [`crate::engine::outbox`]) and not counted.
+
+use std::sync::Arc;
+
+use crate::config::{Config, DisconnectReason};
+use crate::engine::service::{SioLayer, SioService};
+use crate::handler::{Handler, Payload};
+use crate::message::Message;
+use crate::namespace::Namespace;
+use crate::server::{Inner, ServerOps};
+use crate::socket::Conn;
+
+/// A Socket.IO server: build it, mount [`SocketIo::service`] or
+/// [`SocketIo::layer`], keep it to emit.
+pub struct SocketIo<H: Handler> {
+    server: Arc<Inner<H>>,
+}
+
+impl<H: Handler> Clone for SocketIo<H> {
+    fn clone(&self) -> Self {
+        Self {
+            server: self.server.clone(),
+        }
+    }
+}
+
+impl<H: Handler> SocketIo<H> {
+    /// A server with these settings calling `handler`. The namespace `/` is
+    /// always served, with those of [`Config::namespaces`].
+    pub fn new(mut config: Config, handler: Arc<H>) -> Self {
+        if !config.namespaces.iter().any(|n| n == "/") {
+            config.namespaces.push("/".to_owned());
+        }
+        Self {
+            server: Inner::new(config, handler),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.server.config
+    }
+
+    /// A tower service answering every request as Socket.IO (mount it on
+    /// the Socket.IO path).
+    pub fn service(&self) -> SioService<H> {
+        SioService {
+            server: self.server.clone(),
+        }
+    }
+
+    /// A tower layer taking the Socket.IO path in front of an application.
+    pub fn layer(&self) -> SioLayer<H> {
+        SioLayer {
+            server: self.server.clone(),
+        }
+    }
+
+    /// A namespace's handle (`None` if it is not served).
+    pub fn of(&self, nsp: &str) -> Option<Nsp<H::Data>> {
+        self.server
+            .namespaces
+            .get(nsp)
+            .map(|ns| Nsp { ns: ns.clone() })
+    }
+
+    fn root(&self) -> Nsp<H::Data> {
+        match self.server.namespaces.get("/") {
+            Some(ns) => Nsp { ns: ns.clone() },
+            // `new` always adds `/`; an empty namespace is a safe fallback.
+            None => Nsp {
+                ns: Arc::new(Namespace::new("/", Arc::downgrade(&self.server) as _)),
+            },
+        }
+    }
+
+    /// Emit to every socket of `/` in `room`; returns how many it reached.
+    pub fn emit(&self, room: &str, event: &str, payload: &Payload) -> usize {
+        self.root().emit(room, event, payload)
+    }
+
+    /// Emit to the sockets of `/` in `room` that are not in `except`.
+    pub fn emit_except(&self, room: &str, except: &str, event: &str, payload: &Payload) -> usize {
+        self.root().emit_except(room, except, event, payload)
+    }
+
+    /// Emit to every socket of `/`.
+    pub fn emit_all(&self, event: &str, payload: &Payload) -> usize {
+        self.root().emit_all(event, payload)
+    }
+
+    /// Every socket of `/` in room `src` joins room `dst`.
+    pub fn room_join(&self, src: &str, dst: &str) {
+        self.root().room_join(src, dst);
+    }
+
+    /// Every socket of `/` in room `src` leaves room `dst`
+    /// ("every socket of user X leaves room Y").
+    pub fn room_leave(&self, src: &str, dst: &str) {
+        self.root().room_leave(src, dst);
+    }
+
+    /// Sockets connected to `/` on this node.
+    pub fn connected(&self) -> usize {
+        self.root().len()
+    }
+
+    /// Engine.IO sessions open on this node (all namespaces).
+    pub fn sessions(&self) -> usize {
+        self.server.client_count()
+    }
+
+    /// Close every session with [`DisconnectReason::ServerShutdown`]: each
+    /// client sees its transport close (websocket close 1001) and reconnects.
+    pub fn close(&self) {
+        self.close_with(DisconnectReason::ServerShutdown);
+    }
+
+    /// Close every session for `reason`.
+    pub fn close_with(&self, reason: DisconnectReason) {
+        for client in self.server.all_clients() {
+            self.server.close_client(&client, reason);
+        }
+    }
+}
+
+/// One namespace: its rooms and broadcasts.
+pub struct Nsp<D> {
+    ns: Arc<Namespace<D>>,
+}
+
+impl<D> Clone for Nsp<D> {
+    fn clone(&self) -> Self {
+        Self {
+            ns: self.ns.clone(),
+        }
+    }
+}
+
+impl<D: Send + Sync + 'static> Nsp<D> {
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.ns.name
+    }
+
+    /// Emit to the sockets in `room`; returns how many it reached.
+    pub fn emit(&self, room: &str, event: &str, payload: &Payload) -> usize {
+        self.broadcast(Some(room), None, event, payload)
+    }
+
+    /// Emit to the sockets in `room` that are not in `except`.
+    pub fn emit_except(&self, room: &str, except: &str, event: &str, payload: &Payload) -> usize {
+        self.broadcast(Some(room), Some(except), event, payload)
+    }
+
+    /// Emit to every socket of the namespace.
+    pub fn emit_all(&self, event: &str, payload: &Payload) -> usize {
+        self.broadcast(None, None, event, payload)
+    }
+
+    fn broadcast(
+        &self,
+        room: Option<&str>,
+        except: Option<&str>,
+        event: &str,
+        payload: &Payload,
+    ) -> usize {
+        let Some(server) = self.ns.server.upgrade() else {
+            return 0;
+        };
+        let members = self.ns.members(room, except);
+        if members.is_empty() {
+            return 0;
+        }
+        let msg = Message::event(&self.ns.name, event, payload, None);
+        members
+            .iter()
+            .filter(|s| s.send_via(&msg, &*server).is_ok())
+            .count()
+    }
+
+    /// Every socket in room `src` joins room `dst`.
+    pub fn room_join(&self, src: &str, dst: &str) {
+        self.ns.room_join(src, dst);
+    }
+
+    /// Every socket in room `src` leaves room `dst`.
+    pub fn room_leave(&self, src: &str, dst: &str) {
+        self.ns.room_leave(src, dst);
+    }
+
+    /// The sockets in `room`.
+    pub fn sockets_in(&self, room: &str) -> Vec<Conn<D>> {
+        self.ns
+            .members(Some(room), None)
+            .into_iter()
+            .map(Conn)
+            .collect()
+    }
+
+    /// How many sockets are in `room`.
+    pub fn room_len(&self, room: &str) -> usize {
+        self.ns.room_len(room)
+    }
+
+    /// Connected sockets.
+    pub fn len(&self) -> usize {
+        self.ns.len()
+    }
+
+    /// No connected socket.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Disconnect every socket in `room` from the namespace.
+    pub fn disconnect_room(&self, room: &str) {
+        let Some(server) = self.ns.server.upgrade() else {
+            return;
+        };
+        for socket in self.ns.members(Some(room), None) {
+            server.disconnect_socket(&socket, DisconnectReason::ServerNamespaceDisconnect, true);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The server's shared state: settings, handler, the Engine.IO sessions of
+//! this node, the namespaces; creating sessions and ending them.
+//!
+//! Ending is centralised in [`Inner::close_client`]: whoever notices first
+//! (the connection's task, a POST, the heartbeat sweep, a slow-consumer
+//! push, a shutdown) marks the session closed, removes it, takes its sockets
+//! out of their rooms and calls the disconnect hook, once. The connection's
+//! task (or pending GET) is woken and sends the close on the wire.
+//!
+//! Lock order: a client's state, then a namespace; the session map and a
+//! connection's outbox are never held while another lock is taken.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::codec::binary::Reassembly;
+use crate::codec::engine::Packet;
+use crate::config::{Config, DisconnectReason, Sid};
+use crate::engine::outbox::{EngineConn, Frame, Transport};
+use crate::handler::Handler;
+use crate::message::Message;
+use crate::namespace::Namespace;
+use crate::socket::{Conn, Socket};
+
+/// What sockets and namespaces need of the server, with the handler type erased.
+pub(crate) trait ServerOps<D>: Send + Sync {
+    /// The outgoing queue bound.
+    fn max_buffer(&self) -> usize;
+    /// End a whole connection.
+    fn close_client(&self, client: &Arc<Client<D>>, reason: DisconnectReason);
+    /// Take one socket out of its namespace, telling the client if asked.
+    fn disconnect_socket(
+        &self,
+        socket: &Arc<Socket<D>>,
+        reason: DisconnectReason,
+        tell_client: bool,
+    );
+}
+
+/// Per-connection Socket.IO state.
+pub(crate) struct ClientState<D> {
+    pub reassembly: Reassembly,
+    pub sockets: Vec<Arc<Socket<D>>>,
+}
+
+/// One Engine.IO session and the sockets multiplexed on it.
+pub(crate) struct Client<D> {
+    pub engine: EngineConn,
+    state: Mutex<ClientState<D>>,
+}
+
+impl<D> Client<D> {
+    pub fn state(&self) -> MutexGuard<'_, ClientState<D>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The socket of this client in namespace `nsp`.
+    pub fn socket(&self, nsp: &str) -> Option<Arc<Socket<D>>> {
+        self.state()
+            .sockets
+            .iter()
+            .find(|s| &*s.ns.name == nsp)
+            .cloned()
+    }
+}
+
+/// The server's shared state.
+pub(crate) struct Inner<H: Handler> {
+    pub config: Config,
+    pub handler: Arc<H>,
+    pub namespaces: HashMap<String, Arc<Namespace<H::Data>>>,
+    clients: Mutex<HashMap<Sid, Arc<Client<H::Data>>>>,
+    epoch: Instant,
+    sweeping: AtomicBool,
+    next_key: AtomicU64,
+    this: Weak<Self>,
+}
+
+impl<H: Handler> Inner<H> {
+    pub fn new(config: Config, handler: Arc<H>) -> Arc<Self> {
+        Arc::new_cyclic(|this: &Weak<Self>| {
+            let ops: Weak<dyn ServerOps<H::Data>> = this.clone();
+            let namespaces = config
+                .namespaces
+                .iter()
+                .map(|name| (name.clone(), Arc::new(Namespace::new(name, ops.clone()))))
+                .collect();
+            Self {
+                config,
+                handler,
+                namespaces,
+                clients: Mutex::default(),
+                epoch: Instant::now(),
+                sweeping: AtomicBool::new(false),
+                next_key: AtomicU64::new(1),
+                this: this.clone(),
+            }
+        })
+    }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<Sid, Arc<Client<H::Data>>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Milliseconds since the server started (the heartbeat clock).
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A fresh socket key.
+    pub fn next_key(&self) -> u64 {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Open a session on `transport`; returns it and its open packet (`0{...}`).
+    pub fn handshake(&self, transport: Transport) -> (Arc<Client<H::Data>>, String) {
+        self.ensure_sweep();
+        let sid = Sid::random();
+        let client = Arc::new(Client {
+            engine: EngineConn::new(sid, transport, self.now_ms()),
+            state: Mutex::new(ClientState {
+                reassembly: Reassembly::default(),
+                sockets: Vec::new(),
+            }),
+        });
+        self.clients().insert(sid, client.clone());
+        let upgrades: &[&str] = if transport == Transport::Polling {
+            &["websocket"]
+        } else {
+            &[]
+        };
+        let open = json!({
+            "sid": sid.as_str(),
+            "upgrades": upgrades,
+            "pingInterval": self.config.ping_interval.as_millis() as u64,
+            "pingTimeout": self.config.ping_timeout.as_millis() as u64,
+            "maxPayload": self.config.max_payload,
+        });
+        (client, format!("0{open}"))
+    }
+
+    fn ensure_sweep(&self) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(crate::engine::heartbeat::sweep(self.this.clone()));
+            }
+            Err(_) => self.sweeping.store(false, Ordering::Release),
+        }
+    }
+
+    /// The session `sid`, if open.
+    pub fn client(&self, sid: &Sid) -> Option<Arc<Client<H::Data>>> {
+        self.clients().get(sid).cloned()
+    }
+
+    /// Every open session.
+    pub fn all_clients(&self) -> Vec<Arc<Client<H::Data>>> {
+        self.clients().values().cloned().collect()
+    }
+
+    /// Visit every open session under the session map's lock (the sweep).
+    pub fn for_each_client(&self, mut f: impl FnMut(&Arc<Client<H::Data>>)) {
+        for client in self.clients().values() {
+            f(client);
+        }
+    }
+
+    /// Open sessions.
+    pub fn client_count(&self) -> usize {
+        self.clients().len()
+    }
+
+    /// Queue engine-level frames (pings, the open packet); a full queue
+    /// closes the session.
+    pub fn push(&self, client: &Arc<Client<H::Data>>, frames: &[Frame]) {
+        if client.engine.push(frames, self.config.max_buffer_size)
+            == Err(crate::engine::outbox::PushError::Full)
+        {
+            self.close_client(client, DisconnectReason::Overflow);
+        }
+    }
+
+    /// Handle one Engine.IO packet from a client (either transport).
+    pub fn on_engine_packet(
+        &self,
+        client: &Arc<Client<H::Data>>,
+        packet: Packet,
+    ) -> Result<(), DisconnectReason> {
+        match packet {
+            Packet::Message(text) => self.on_sio_text(client, &text),
+            Packet::Binary(data) => self.on_sio_binary(client, data),
+            Packet::Pong(false) => {
+                client.engine.pong();
+                Ok(())
+            }
+            Packet::Close => Err(DisconnectReason::TransportClose),
+            Packet::Noop | Packet::Ping(false) => Ok(()),
+            Packet::Open(_) | Packet::Ping(true) | Packet::Pong(true) | Packet::Upgrade => {
+                Err(DisconnectReason::TransportError)
+            }
+        }
+    }
+}
+
+impl<H: Handler> ServerOps<H::Data> for Inner<H> {
+    fn max_buffer(&self) -> usize {
+        self.config.max_buffer_size
+    }
+
+    fn close_client(&self, client: &Arc<Client<H::Data>>, reason: DisconnectReason) {
+        if !client.engine.close(reason) {
+            return;
+        }
+        tracing::debug!(sid = %client.engine.sid, %reason, "session closed");
+        self.clients().remove(&client.engine.sid);
+        let sockets = {
+            let mut st = client.state();
+            st.reassembly = Reassembly::default();
+            std::mem::take(&mut st.sockets)
+        };
+        for socket in sockets {
+            if socket.mark_disconnected() {
+                socket.ns.remove(socket.key);
+                self.handler.on_disconnect(&Conn(socket), reason);
+            }
+        }
+    }
+
+    fn disconnect_socket(
+        &self,
+        socket: &Arc<Socket<H::Data>>,
+        reason: DisconnectReason,
+        tell_client: bool,
+    ) {
+        if !socket.mark_disconnected() {
+            return;
+        }
+        socket
+            .client
+            .state()
+            .sockets
+            .retain(|s| !Arc::ptr_eq(s, socket));
+        socket.ns.remove(socket.key);
+        if tell_client {
+            let msg = Message::disconnect(&socket.ns.name);
+            let _ = socket
+                .client
+                .engine
+                .push(msg.frames(), self.config.max_buffer_size);
+        }
+        self.handler.on_disconnect(&Conn(socket.clone()), reason);
+    }
+}

@@ -253,9 +253,21 @@ export function postMessage(base, token, roomId, body, clientMsgId = `c-${random
 
 const openSockets = new Set();
 
+/**
+ * The transports every socket uses unless its test names its own, from
+ * `$E2E_TRANSPORT`: `websocket` (websocket only), `polling` (long-polling
+ * only) or `upgrade` (the client's default: polling, upgraded to websocket;
+ * also when unset). `npm test` runs the suite once in each mode.
+ */
+export const TRANSPORT = process.env.E2E_TRANSPORT || 'upgrade';
+const DEFAULT_TRANSPORTS = { websocket: ['websocket'], polling: ['polling'], upgrade: undefined };
+if (!(TRANSPORT in DEFAULT_TRANSPORTS)) {
+  throw new Error(`E2E_TRANSPORT=${TRANSPORT}: expected websocket, polling or upgrade`);
+}
+
 /** Create a socket without waiting for it (tracked so `closeAllSockets` can close it). */
 export function makeSocket(base, token, opts = {}) {
-  const { transports, ...rest } = opts;
+  const { transports = DEFAULT_TRANSPORTS[TRANSPORT], ...rest } = opts;
   const socket = io(base, {
     auth: token === undefined ? {} : { token },
     ...(transports ? { transports } : {}),

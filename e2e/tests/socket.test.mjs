@@ -184,7 +184,7 @@ describe('transports', () => {
   }
 
   test('join + receive with the default transports (polling, upgraded to websocket)', async () => {
-    const socket = await connect(ctx.base, alice.token);
+    const socket = await connect(ctx.base, alice.token, { transports: ['polling', 'websocket'] });
     const upgraded = new Promise((resolve) => socket.io.engine.once('upgrade', resolve));
     const inbox = new Inbox(socket, 'receiveMessage');
     // Join while the connection may still be on polling...

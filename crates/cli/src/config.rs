@@ -266,10 +266,11 @@ impl Config {
         roomcast_gateway::SocketIoConfig {
             ping_interval: Duration::from_millis(s.ping_interval_ms),
             ping_timeout: Duration::from_millis(s.ping_timeout_ms),
-            max_payload: s.max_payload_bytes,
+            max_payload: usize::try_from(s.max_payload_bytes).unwrap_or(usize::MAX),
             max_buffer_size: s.max_buffer_size,
             connect_timeout: Duration::from_millis(s.connect_timeout_ms),
             polling: s.polling,
+            ..roomcast_gateway::SocketIoConfig::default()
         }
     }
 

@@ -12,7 +12,6 @@
 //! reconnect), finishes in-flight HTTP requests (bounded by
 //! `http.shutdown_grace_ms`), lets the relay make a last pass, and returns.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,14 +19,13 @@ use anyhow::{Context, bail};
 use axum::Router;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use roomcast_api::{AppState, OutboxRelay};
 use roomcast_auth::Tokens;
 use roomcast_bus::Mode;
 use roomcast_gateway::membership::{HttpMembership, StoreMembership};
 use roomcast_gateway::{Gateway, GatewayDeps};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -35,20 +33,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::secret;
 
-/// Listen backlog: connect bursts queue here instead of being dropped.
-pub const LISTEN_BACKLOG: u32 = 1024;
-
-/// Bind `addr` with a [`LISTEN_BACKLOG`]-deep queue.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
+/// Bind a listener for [`Server::run`]: address reuse and a listen backlog
+/// of 1024, so connect bursts queue instead of being dropped.
+pub use roomcast_sio::listen as bind;
 
 /// Which process to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,19 +207,17 @@ impl Server {
     }
 
     /// Serve on `listener` until the shutdown token fires; then drain and return.
+    /// Served by `roomcast_sio::serve`: `TCP_NODELAY` on every connection,
+    /// and websocket upgrades hand the plain TCP stream to the Socket.IO
+    /// layer so no HTTP buffer stays with an idle socket.
     pub async fn run(self, listener: TcpListener) -> anyhow::Result<()> {
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
         let transport = self.transport.clone();
         let shutdown = self.shutdown.clone();
-        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+        let server = roomcast_sio::serve(listener, self.router, async move {
             shutdown.cancelled().await;
             tracing::info!("shutting down: disconnecting sockets, finishing requests");
             if let Some(t) = transport {
-                t.close().await;
+                t.close();
             }
         });
         let shutdown = self.shutdown.clone();

@@ -3,8 +3,8 @@
 //! # Layout
 //! - [`transport`]: the Socket.IO protocol layer behind a boundary of our own
 //!   ([`transport::Handler`], [`transport::Conn`], [`transport::Transport`]).
-//!   Today it wraps socketioxide; nothing else in roomcast names socketioxide,
-//!   so the layer can be replaced without touching the chat logic.
+//!   It is served by our own protocol crate, `roomcast-sio`; nothing else in
+//!   the gateway names that crate.
 //! - [`chat`]: the [`transport::Handler`]: authentication, `joinRoom`,
 //!   `joinUser`, `leaveRoom`, the connect/disconnect hooks, dispatch.
 //! - [`commands`]: `sendMessage`, `markMessageRead`, `typing`: checks, then

@@ -89,6 +89,27 @@ impl<H: Handler> SocketIo<H> {
         self.root().emit_except(room, except, event, payload)
     }
 
+    /// Emit to the sockets of `/` in `room` whose data passes `keep` (e.g.
+    /// "every socket but the sender's user's"), still encoding once.
+    pub fn emit_where(
+        &self,
+        room: &str,
+        keep: impl Fn(&H::Data) -> bool,
+        event: &str,
+        payload: &Payload,
+    ) -> usize {
+        self.root().emit_where(room, keep, event, payload)
+    }
+
+    /// Every socket of `/` in `room` whose data passes `pick` leaves `room`.
+    pub fn leave_where(&self, room: &str, pick: impl Fn(&H::Data) -> bool) {
+        for conn in self.root().sockets_in(room) {
+            if pick(conn.user()) {
+                conn.leave(room);
+            }
+        }
+    }
+
     /// Emit to every socket of `/`.
     pub fn emit_all(&self, event: &str, payload: &Payload) -> usize {
         self.root().emit_all(event, payload)
@@ -150,30 +171,43 @@ impl<D: Send + Sync + 'static> Nsp<D> {
 
     /// Emit to the sockets in `room`; returns how many it reached.
     pub fn emit(&self, room: &str, event: &str, payload: &Payload) -> usize {
-        self.broadcast(Some(room), None, event, payload)
+        self.broadcast(Some(room), None, |_| true, event, payload)
+    }
+
+    /// Emit to the sockets in `room` whose data passes `keep`.
+    pub fn emit_where(
+        &self,
+        room: &str,
+        keep: impl Fn(&D) -> bool,
+        event: &str,
+        payload: &Payload,
+    ) -> usize {
+        self.broadcast(Some(room), None, keep, event, payload)
     }
 
     /// Emit to the sockets in `room` that are not in `except`.
     pub fn emit_except(&self, room: &str, except: &str, event: &str, payload: &Payload) -> usize {
-        self.broadcast(Some(room), Some(except), event, payload)
+        self.broadcast(Some(room), Some(except), |_| true, event, payload)
     }
 
     /// Emit to every socket of the namespace.
     pub fn emit_all(&self, event: &str, payload: &Payload) -> usize {
-        self.broadcast(None, None, event, payload)
+        self.broadcast(None, None, |_| true, event, payload)
     }
 
     fn broadcast(
         &self,
         room: Option<&str>,
         except: Option<&str>,
+        keep: impl Fn(&D) -> bool,
         event: &str,
         payload: &Payload,
     ) -> usize {
         let Some(server) = self.ns.server.upgrade() else {
             return 0;
         };
-        let members = self.ns.members(room, except);
+        let mut members = self.ns.members(room, except);
+        members.retain(|s| keep(&s.data));
         if members.is_empty() {
             return 0;
         }

@@ -65,23 +65,10 @@
 //! buffer held while idle cost 10.4 KiB.
 
 //!
-//! # From the gateway's socketioxide boundary
-//! `crates/gateway/src/transport.rs` maps onto this crate almost one to one:
-//!
-//! | transport.rs (socketioxide) | roomcast-sio |
-//! | --- | --- |
-//! | `Transport::build(cfg, handler) -> (layer, Transport)` | `let io = SocketIo::new(config, handler); (io.layer(), io)` |
-//! | `SocketIoConfig` fields | [`Config`] (same names; `max_payload` is `usize`) |
-//! | `Handler::authenticate(auth) -> Result<UserId, String>` | [`Handler::authenticate`] with [`ConnectInfo`] (`info.auth`), `type Data = UserId` |
-//! | `Handler::on_event(conn, event, data, ack)` | [`Handler::on_event`]`(conn, event, ack)`; `data` is `event.payload.first()` |
-//! | `Conn::user()`, `join(String)`, `leave(String)` | [`Conn::user`] (`&UserId`), [`Conn::join`], [`Conn::leave`] (`&str`) |
-//! | `Ack::send(&Value)` | [`Ack::send_json`] (or [`Ack::send`] with a [`Payload`]) |
-//! | `Transport::emit(room, event, &Value)` | [`SocketIo::emit`]`(&room, event, &Payload::json(v))` (+ [`SocketIo::emit_except`]) |
-//! | "every socket of user X leaves room Y" | [`SocketIo::room_leave`]`("user:X", "room:Y")` |
-//! | `Transport::close().await`, `connected()` | [`SocketIo::close`], [`SocketIo::connected`] |
-//! | buffer full → disconnect | built in: [`DisconnectReason::Overflow`], [`EmitError::Overflow`] |
-//!
-//! Serve with [`serve`] (or keep `axum::serve`, see [`engine::websocket`]).
+//! The gateway (`crates/gateway/src/transport.rs`) serves roomcast's chat
+//! layer through this crate: its sockets carry a 16-byte [`Handler::Data`]
+//! (user id and connection id), broadcasts go through [`SocketIo::emit`] and
+//! [`SocketIo::emit_where`], and `roomcast` serves with [`serve`].
 
 pub mod codec;
 pub mod config;

@@ -37,8 +37,12 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serve `service` on `listener` until `shutdown` completes; then stop
-/// accepting (connections already open carry on until they end: close the
-/// Socket.IO sessions with [`crate::SocketIo::close`]).
+/// accepting and drain: idle keep-alive HTTP connections are closed, and
+/// requests in flight (long-polls included) finish before this returns.
+/// Upgraded websockets are no longer HTTP connections and are not waited
+/// for: close the Socket.IO sessions with [`crate::SocketIo::close`] when
+/// `shutdown` fires (that also ends pending long-polls). Bound the drain
+/// with a timeout of your own if a request may hang.
 pub async fn serve<S, B>(
     listener: TcpListener,
     service: S,
@@ -53,9 +57,13 @@ where
     B::Error: Into<BoxError>,
 {
     tokio::pin!(shutdown);
+    // Every HTTP connection task holds a receiver; the drain below waits
+    // for them all to be dropped. (hyper-util's `GracefulShutdown` cannot
+    // watch an HTTP/1 connection that allows upgrades.)
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     loop {
         let accepted = tokio::select! {
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
@@ -69,13 +77,28 @@ where
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(service.clone());
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let res = tokio::select! {
+                res = conn.as_mut() => res,
+                _ = async { stop.wait_for(|stopping| *stopping).await.is_ok() } => {
+                    // Finish the request in flight, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = res {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
+    stop_tx.closed().await;
+    Ok(())
 }

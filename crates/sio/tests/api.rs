@@ -163,6 +163,25 @@ async fn room_broadcasts_reach_members_only_and_can_exclude_a_room() {
 }
 
 #[tokio::test]
+async fn broadcasts_and_leaves_can_pick_sockets_by_their_data() {
+    let s = start(Config::default()).await;
+    // Carol never joined `user:carol`: the filter goes by the socket's data.
+    let mut alice = user(s.addr, "alice", &["room:1"]).await;
+    let mut carol = user(s.addr, "carol", &["room:1"]).await;
+    let keep = |u: &String| u.as_str() != "carol";
+    assert_eq!(
+        s.io.emit_where("room:1", keep, "news", &Payload::json(json!(1))),
+        1
+    );
+    assert_eq!(alice.text().await, r#"42["news",1]"#);
+
+    s.io.leave_where("room:1", |u: &String| u.as_str() == "alice");
+    assert_eq!(s.io.emit("room:1", "m", &Payload::empty()), 1);
+    assert_eq!(carol.text().await, r#"42["m"]"#);
+    assert_eq!(s.io.of("/").unwrap().room_len("room:1"), 1);
+}
+
+#[tokio::test]
 async fn every_socket_of_a_user_leaves_and_joins_rooms_together() {
     let s = start(Config::default()).await;
     let mut a1 = user(s.addr, "alice", &["room:1"]).await;

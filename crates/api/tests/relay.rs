@@ -124,7 +124,7 @@ async fn rows_stay_while_the_bus_is_down_and_go_out_in_order_after() {
     assert_eq!(
         f.store.outbox_pending(100).await.unwrap().len(),
         15,
-        "roomUpdated (creation) + 7 × (receiveMessage + roomUpdated) kept"
+        "roomUpdatedMany (creation) + 7 × (receiveMessage + roomUpdatedMany) kept"
     );
 
     f.bus.down.store(false, Ordering::SeqCst);
@@ -135,7 +135,7 @@ async fn rows_stay_while_the_bus_is_down_and_go_out_in_order_after() {
     );
     assert!(f.store.outbox_pending(100).await.unwrap().is_empty());
     let first = f.sub.next().await.unwrap().unwrap();
-    assert_eq!(first.envelope.kind, events::ROOM_UPDATED);
+    assert_eq!(first.envelope.kind, events::ROOM_UPDATED_MANY);
     assert_eq!(
         received_seqs(&mut f.sub, 7).await,
         (1..=7).collect::<Vec<_>>()
@@ -159,7 +159,7 @@ async fn a_running_relay_publishes_on_wake_and_drains_on_shutdown() {
     wake.notify_one();
     assert_eq!(
         sub.next().await.unwrap().unwrap().envelope.kind,
-        events::ROOM_UPDATED
+        events::ROOM_UPDATED_MANY
     );
     assert_eq!(received_seqs(&mut sub, 2).await, vec![1, 2]);
 

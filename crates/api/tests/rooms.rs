@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{World, assert_error, pct};
-use roomcast_core::{RoomId, UserId, events};
+use roomcast_core::{RoomId, UserId, events, now_ms};
 use serde_json::json;
 
 #[tokio::test]
@@ -78,6 +78,9 @@ async fn the_room_list_is_paged_latest_activity_first() {
     let first = w.room(&a, &[]).await;
     let second = w.room(&a, &[&b]).await;
     let third = w.room(&a, &[]).await;
+    // Activity is kept in milliseconds: post in a later one than the
+    // creations, so the order does not hang on the id tie-break.
+    next_millisecond().await;
     w.post(&a, first, "m1", "bump").await;
 
     let (s, page1) = w
@@ -315,4 +318,12 @@ async fn bad_dm_requests_are_refused() {
         .await;
     assert_error(got, StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(w.outbox().await.is_empty());
+}
+
+/// Return once the wall clock has moved to the next millisecond.
+async fn next_millisecond() {
+    let start = now_ms();
+    while now_ms() == start {
+        tokio::task::yield_now().await;
+    }
 }

@@ -51,6 +51,13 @@ pub mod events {
     /// name, roles, a new message, their unread count). Payload: a
     /// [`crate::wire::RoomView`] as that user sees it.
     pub const ROOM_UPDATED: &str = "roomUpdated";
+    /// `chat.out`, room: internal, never emitted as is. One envelope stands
+    /// for a `roomUpdated` to each member named in its payload (a
+    /// [`crate::wire::RoomUpdates`]): the realtime tier builds each member's
+    /// [`crate::wire::RoomView`] and emits it to that member's `user:<id>`
+    /// sockets on this node. A message to a room of 100 is then two
+    /// envelopes on `chat.out`, not 101.
+    pub const ROOM_UPDATED_MANY: &str = "roomUpdatedMany";
     /// `chat.out`, room **and** user: `userId` left or was removed from
     /// `roomId`. The realtime tier first takes every socket of the user out of
     /// the room, then emits to `user:<id>` only. Payload: a
@@ -131,6 +138,26 @@ impl Envelope {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+
+    /// The events this envelope stands for, as users receive them: a
+    /// `roomUpdatedMany` becomes one `roomUpdated` (user target) per member it
+    /// names, in user-id order (a malformed one becomes nothing); any other
+    /// envelope is itself.
+    pub fn expand(self) -> Vec<Envelope> {
+        if self.kind != events::ROOM_UPDATED_MANY {
+            return vec![self];
+        }
+        let Ok(updates) = serde_json::from_value::<crate::RoomUpdates>(self.payload) else {
+            return Vec::new();
+        };
+        updates
+            .views()
+            .map(|(user, view)| {
+                let payload = serde_json::to_value(view).expect("wire types serialize");
+                Envelope::to_user(events::ROOM_UPDATED, user, payload)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +184,41 @@ mod tests {
         let a = Envelope::to_user(events::ROOM_UPDATED, u, Value::Null);
         let b = Envelope::to_user(events::ROOM_UPDATED, u, Value::Null);
         assert_ne!(a.id, b.id);
+    }
+
+    #[test]
+    fn room_updated_many_expands_to_each_members_own_view() {
+        use crate::{Role, Room, RoomKind, RoomUpdates};
+        let (a, b, room) = (UserId::new(), UserId::new(), RoomId::new());
+        let updates = RoomUpdates {
+            room: Room {
+                id: room,
+                kind: RoomKind::Dm,
+                name: "a, b".into(),
+                members: vec![a, b],
+                roles: [(a, Role::Member), (b, Role::Member)].into(),
+                last_seq: 5,
+                created_at: "t0".into(),
+                last_activity_at: "t1".into(),
+            },
+            last_message: None,
+            reads: [(a, 5), (b, 2)].into(),
+        };
+        let payload = serde_json::to_value(&updates).unwrap();
+        let told = Envelope::to_room(events::ROOM_UPDATED_MANY, room, payload).expand();
+        assert_eq!(told.len(), 2);
+        for e in &told {
+            assert_eq!(e.kind, events::ROOM_UPDATED);
+            assert_eq!(e.room_id, None);
+            let user = e.user_id.unwrap();
+            let read = if user == a { 5 } else { 2 };
+            assert_eq!(e.payload["readSeq"], read);
+            assert_eq!(e.payload["unreadCount"], 5 - read);
+        }
+        let other = Envelope::to_room(events::RECEIVE_MESSAGE, room, json!({}));
+        assert_eq!(other.clone().expand(), vec![other]);
+        let garbled = Envelope::to_room(events::ROOM_UPDATED_MANY, room, json!([]));
+        assert!(garbled.expand().is_empty());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use error::{ErrorBody, ErrorCode};
 pub use ids::{EnvelopeId, MessageId, RoomId, UserId};
 pub use wire::{
     Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room, RoomAccess, RoomKind,
-    RoomRemoved, RoomView, Typing, User,
+    RoomRemoved, RoomUpdates, RoomView, Typing, User,
 };
 
 /// Milliseconds since the Unix epoch, now.

@@ -133,6 +133,39 @@ pub struct RoomView {
     pub last_message: Option<Message>,
 }
 
+/// Payload of the internal `roomUpdatedMany` envelope: one room change told
+/// to many members, each of whom sees it with their own read marker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomUpdates {
+    /// The room.
+    pub room: Room,
+    /// The latest message (possibly deleted), or `null` in an empty room.
+    pub last_message: Option<Message>,
+    /// The members to tell, each with their read marker.
+    pub reads: BTreeMap<UserId, i64>,
+}
+
+impl RoomUpdates {
+    /// The room as `user` sees it, if `user` is to be told.
+    pub fn view_for(&self, user: UserId) -> Option<RoomView> {
+        let read_seq = *self.reads.get(&user)?;
+        Some(RoomView {
+            room: self.room.clone(),
+            read_seq,
+            unread_count: (self.room.last_seq - read_seq).max(0),
+            last_message: self.last_message.clone(),
+        })
+    }
+
+    /// Each member to tell, with the room as they see it, in user-id order.
+    pub fn views(&self) -> impl Iterator<Item = (UserId, RoomView)> + '_ {
+        self.reads
+            .keys()
+            .filter_map(|u| Some((*u, self.view_for(*u)?)))
+    }
+}
+
 /// One emoji's reactions on a message, as the reader sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

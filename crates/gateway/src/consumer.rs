@@ -1,11 +1,15 @@
 //! The `chat.out` consumer: every envelope becomes one emit to this node's
 //! sockets in `room:<roomId>` or `user:<userId>`, in the order the bus delivers.
 //!
-//! Two events are routed specially ([`route`]):
+//! Three events are routed specially ([`route`]):
 //! - `roomRemoved` (room **and** user target): every socket of the user
 //!   first leaves `room:<roomId>`, the membership cache entry is dropped,
 //!   then the event goes to `user:<id>` only;
-//! - `typing` (room target): to `room:<id>` except the typer's own sockets.
+//! - `typing` (room target): to `room:<id>` except the typer's own sockets;
+//! - `roomUpdatedMany` (room target, internal): for each member it names who
+//!   has sockets in `user:<id>` on this node, that member's own
+//!   `roomUpdated` (their read marker and unread count) to `user:<id>`; it is
+//!   never emitted as is.
 //!
 //! "The user's sockets" are all the sockets of this node authenticated as
 //! that user, whether or not they joined `user:<id>`: a socket that never
@@ -18,7 +22,7 @@
 use std::sync::Arc;
 
 use roomcast_bus::Subscription;
-use roomcast_core::{Envelope, RoomId, UserId, events};
+use roomcast_core::{Envelope, RoomId, RoomUpdates, UserId, events};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::MembershipCache;
@@ -49,6 +53,8 @@ pub enum Route {
         /// Sockets of this user are skipped.
         except: UserId,
     },
+    /// `roomUpdated` to each member named, as that member sees the room.
+    PerMember(Box<RoomUpdates>),
     /// Remove `user` from `room`: sockets leave, the cache forgets, then emit
     /// to the user only.
     Removed {
@@ -66,6 +72,12 @@ pub fn route(env: &Envelope) -> Route {
         // Malformed: never tell a whole room it was removed.
         (events::ROOM_REMOVED, _, user) => {
             Route::Emit(user.map(user_channel).into_iter().collect())
+        }
+        (events::ROOM_UPDATED_MANY, _, _) => {
+            match serde_json::from_value::<RoomUpdates>(env.payload.clone()) {
+                Ok(updates) => Route::PerMember(Box::new(updates)),
+                Err(_) => Route::Emit(Vec::new()),
+            }
         }
         (events::TYPING, Some(room), None) => {
             match env
@@ -108,6 +120,20 @@ pub async fn run(
             }
             Route::EmitExcept { room, except } => {
                 transport.emit_except_user(room, except, &env.kind, &env.payload)
+            }
+            Route::PerMember(updates) => {
+                for &user in updates.reads.keys() {
+                    let target = user_channel(user);
+                    if transport.room_len(&target) == 0 {
+                        continue;
+                    }
+                    if let Some(view) = updates.view_for(user) {
+                        match serde_json::to_value(&view) {
+                            Ok(payload) => transport.emit(target, events::ROOM_UPDATED, &payload),
+                            Err(e) => tracing::error!(error = %e, "roomUpdated does not serialize"),
+                        }
+                    }
+                }
             }
             Route::Removed { room, user } => {
                 transport.leave_user(user, room_channel(room));

@@ -195,6 +195,11 @@ impl Transport {
         self.io.close();
     }
 
+    /// Sockets of this node in `room` now.
+    pub fn room_len(&self, room: &str) -> usize {
+        self.io.room_len(room)
+    }
+
     /// Sockets connected to this node now.
     pub fn connected(&self) -> usize {
         self.io.connected()

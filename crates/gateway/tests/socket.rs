@@ -416,3 +416,60 @@ async fn shutdown_publishes_the_nodes_users_offline_and_ends_the_tasks() {
         tokio::time::timeout(WAIT, t).await.unwrap().unwrap();
     }
 }
+
+/// One `roomUpdatedMany` becomes each member's own `roomUpdated` (their read
+/// marker and unread count) on the sockets that joined `user:<id>`; sockets
+/// that did not, and the room itself, get nothing; a malformed one is dropped.
+#[tokio::test]
+async fn room_updated_many_tells_each_member_their_own_view() {
+    use roomcast_core::{Role, Room, RoomKind, RoomUpdates};
+    let s = serve().await;
+    let (a, b, c, room) = (UserId::new(), UserId::new(), UserId::new(), RoomId::new());
+    for u in [a, b, c] {
+        s.member(room, u);
+    }
+    let mut sa = s.client(a).await;
+    sa.call("joinUser", json!({})).await;
+    let mut sb = s.client(b).await;
+    sb.call("joinRoom", json!({ "roomId": room })).await;
+
+    let garbled = Envelope::to_room(events::ROOM_UPDATED_MANY, room, json!({ "reads": 1 }));
+    s.publish_out(&garbled).await;
+    let updates = RoomUpdates {
+        room: Room {
+            id: room,
+            kind: RoomKind::Group,
+            name: "general".into(),
+            members: vec![a, b, c],
+            roles: [(a, Role::Owner), (b, Role::Member), (c, Role::Member)].into(),
+            last_seq: 3,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            last_activity_at: "2026-01-01T00:00:01.000Z".into(),
+        },
+        last_message: None,
+        reads: [(a, 1), (b, 0), (c, 3)].into(),
+    };
+    let many = Envelope::to_room(
+        events::ROOM_UPDATED_MANY,
+        room,
+        serde_json::to_value(&updates).unwrap(),
+    );
+    s.publish_out(&many).await;
+    s.publish_out(&marker(room, 1)).await;
+
+    let (event, view) = sa.event().await;
+    assert_eq!(event, "roomUpdated");
+    assert_eq!(view["id"], room.to_string());
+    assert_eq!(view["readSeq"], 1);
+    assert_eq!(view["unreadCount"], 2, "lastSeq 3 − readSeq 1");
+    assert_eq!(view["members"].as_array().unwrap().len(), 3);
+    assert!(
+        view.get("reads").is_none(),
+        "no one sees the others' markers"
+    );
+    // b joined the room but not `user:<b>`: only the room's own event.
+    assert_eq!(
+        sb.event().await,
+        ("receiveMessage".into(), json!({ "marker": 1 }))
+    );
+}

@@ -126,6 +126,11 @@ impl<H: Handler> SocketIo<H> {
         self.root().room_leave(src, dst);
     }
 
+    /// Sockets of `/` in `room` on this node.
+    pub fn room_len(&self, room: &str) -> usize {
+        self.root().room_len(room)
+    }
+
     /// Sockets connected to `/` on this node.
     pub fn connected(&self) -> usize {
         self.root().len()

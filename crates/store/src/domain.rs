@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use roomcast_core::{
     Envelope, Message, Presence, ReactionEvent, ReadUpdate, Role, Room, RoomId, RoomKind,
-    RoomRemoved, RoomView, UserId, events,
+    RoomRemoved, RoomUpdates, RoomView, UserId, events,
 };
 
 use crate::StoreError;
@@ -50,13 +50,22 @@ impl RoomState {
         }
     }
 
-    /// `roomUpdated` to every member, each with their own view, in member order.
-    pub fn updated_to_all(&self) -> Vec<Envelope> {
-        self.room
-            .members
-            .iter()
-            .map(|m| room_updated(*m, &self.view(*m)))
-            .collect()
+    /// `roomUpdated` to every member, each with their own view: one
+    /// `roomUpdatedMany` envelope (to the room) that the realtime tier turns
+    /// into each member's `roomUpdated`.
+    pub fn updated_to_all(&self) -> Envelope {
+        let updates = RoomUpdates {
+            room: self.room.clone(),
+            last_message: self.last_message.clone(),
+            reads: self
+                .room
+                .members
+                .iter()
+                .map(|m| (*m, self.read.get(m).copied().unwrap_or(0)))
+                .collect(),
+        };
+        let payload = serde_json::to_value(&updates).expect("wire types serialize");
+        Envelope::to_room(events::ROOM_UPDATED_MANY, self.room.id, payload)
     }
 }
 

@@ -185,7 +185,7 @@ impl World {
     /// The pending outbox rows' envelopes, oldest first.
     pub async fn outbox(&self) -> Vec<Envelope> {
         let rows = self.store.outbox_pending(100_000).await.unwrap();
-        rows.into_iter().map(|r| r.envelope).collect()
+        rows.into_iter().flat_map(|r| r.envelope.expand()).collect()
     }
 
     /// The outbox's event names, oldest first.

@@ -90,7 +90,7 @@ pub(super) async fn post<D: Dialect>(
     let mut events = vec![domain::message_event(events::RECEIVE_MESSAGE, &message)];
     if member_count::<D>(&mut tx, room).await? <= UNREAD_FANOUT_MAX_MEMBERS {
         let state = load::existing_room::<D>(&mut tx, room, false).await?;
-        events.extend(state.updated_to_all());
+        events.push(state.updated_to_all());
     }
     outbox::queue::<D>(&mut tx, &events).await?;
     tx.commit().await?;

@@ -132,7 +132,7 @@ pub(super) async fn announce<D: Dialect>(
     room: RoomId,
 ) -> Result<RoomState, StoreError> {
     let state = load::existing_room::<D>(conn, room, false).await?;
-    outbox::queue::<D>(conn, &state.updated_to_all()).await?;
+    outbox::queue::<D>(conn, &[state.updated_to_all()]).await?;
     Ok(state)
 }
 

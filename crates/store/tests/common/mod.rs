@@ -189,7 +189,7 @@ pub async fn take(s: &dyn Store) -> Vec<Envelope> {
     let rows = s.outbox_pending(100_000).await.unwrap();
     let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
     s.outbox_done(&ids).await.unwrap();
-    rows.into_iter().map(|o| o.envelope).collect()
+    rows.into_iter().flat_map(|o| o.envelope.expand()).collect()
 }
 
 /// The ids of the pending outbox rows, oldest first.

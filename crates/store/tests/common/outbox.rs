@@ -40,9 +40,9 @@ pub async fn outbox_rows_survive_a_reopen_until_marked_done(db: Db) {
     assert_eq!(
         kinds,
         [
-            events::ROOM_UPDATED,
+            events::ROOM_UPDATED_MANY,
             events::RECEIVE_MESSAGE,
-            events::ROOM_UPDATED
+            events::ROOM_UPDATED_MANY
         ],
         "still queued: the room's creation, then the post"
     );

@@ -21,6 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use gcloud_pubsub::subscriber::{ReceivedMessage, SubscriberConfig};
 use gcloud_pubsub::subscription::{MessageStream, SubscribeConfig};
@@ -60,19 +61,27 @@ pub(crate) async fn open(
         .subscribe(Some(options))
         .await
         .map_err(|e| unavailable(&format!("subscription {name}"), e))?;
+    Ok(deliveries(Pulling(Some(messages)).boxed(), name, limit))
+}
+
+/// The [`Subscription`] handing out `messages` (whose drop must hand back
+/// what it holds) as envelopes, acks bounded by `limit`.
+pub(crate) fn deliveries(
+    messages: BoxStream<'static, ReceivedMessage>,
+    name: &str,
+    limit: Duration,
+) -> Subscription {
     let state = State {
-        messages: Pulling(Some(messages)),
+        messages,
         name: name.to_owned(),
         limit,
         ended: false,
     };
-    Ok(Subscription::new(
-        futures::stream::unfold(state, next).boxed(),
-    ))
+    Subscription::new(futures::stream::unfold(state, next).boxed())
 }
 
 struct State {
-    messages: Pulling,
+    messages: BoxStream<'static, ReceivedMessage>,
     name: String,
     limit: Duration,
     ended: bool,

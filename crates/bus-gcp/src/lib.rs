@@ -10,7 +10,9 @@
 //! - [`config`]: [`Config`] (`[bus.gcp]`), defaults, subscription names.
 //! - [`resources`]: creating topics and subscriptions; the reachability probe.
 //! - [`publish`]: envelope → Pub/Sub message; the bounded publish.
-//! - [`deliver`]: the delivery stream, ack/nack and its limits.
+//! - [`deliver`]: the delivery stream (a streaming pull, for fan-out),
+//!   ack/nack and its limits.
+//! - [`pull`]: unary pulls in a loop, for work queues (why: see there).
 //!
 //! # Topics
 //! A bus topic is the Pub/Sub topic of the same name (`chat.out`, `chat.in`,
@@ -32,7 +34,9 @@
 //!   subscription receives what is published after it exists.
 //! - `Mode::Queue{group}` (the API tier reading `chat.in`): one subscription
 //!   `<subscription_prefix><topic>-<group>` shared by all members; Pub/Sub
-//!   gives each message to one of them. It never expires.
+//!   gives each message to one of them. It never expires. Members receive
+//!   with unary pulls in a loop rather than a streaming pull, so that what a
+//!   member that went away left unacked reaches the others (see [`pull`]).
 //! - Generated names are made valid ([`config::sanitize`]): letters, digits
 //!   and `-_.~+%`, starting with a letter, 3–255 characters.
 //! - An existing subscription is reused as is; one attached to another topic
@@ -51,13 +55,12 @@
 //! `ack_deadline_secs` (default 10, Pub/Sub's minimum) is redelivered to a
 //! member of the subscription; a delivery dropped unacked is nacked, so it is
 //! redelivered at once. A message that is not an envelope is acked, skipped
-//! and logged (`warn`). Flow-control limits: see [`deliver`].
+//! and logged (`warn`). Flow-control limits: see [`deliver`] and [`pull`].
 //!
 //! # Verified here, and not
 //! On Google's emulator (`scripts/start-pubsub-emulator`, tests in `tests/`):
 //! the shared conformance suite including redelivery of a message left
-//! unacked by a queue member that went away (it arrives after the 10 s ack
-//! deadline); publish/consume; fan-out; queue groups; order of 100 envelopes
+//! unacked by a queue member that went away; publish/consume; fan-out; queue groups; order of 100 envelopes
 //! of one room; reuse of a named fan-out subscription across a restart
 //! (including what was published while the node was down); skipping of
 //! malformed messages; the settings subscriptions are created with; a quick,
@@ -73,6 +76,7 @@
 pub mod config;
 pub mod deliver;
 pub mod publish;
+pub mod pull;
 pub mod resources;
 
 use std::sync::Arc;
@@ -170,7 +174,10 @@ impl Bus for GcpBus {
         let name = self.cfg.subscription_name(topic, &mode);
         let settings = subscription_settings(&self.cfg, &mode);
         let sub = ensure_subscription(&self.client, &name, topic, settings, limit).await?;
-        deliver::open(&sub, &name, self.cfg.ack_deadline(), limit).await
+        match mode {
+            Mode::Queue { .. } => Ok(pull::open(sub, &name, limit)),
+            Mode::FanOut { .. } => deliver::open(&sub, &name, self.cfg.ack_deadline(), limit).await,
+        }
     }
 
     async fn healthy(&self) -> bool {

@@ -22,7 +22,7 @@
 //! [`Handled::Retry`]: left unacked, to be redelivered.
 
 use roomcast_bus::{Handled, Subscription};
-use roomcast_core::{Envelope, MessageId, RoomId, UserId, events, validate};
+use roomcast_core::{Envelope, MarkMessageRead, SendMessage, UserId, events, validate};
 use roomcast_store::{NewMessage, Posted, StoreError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -37,31 +37,6 @@ pub const GROUP: &str = "api";
 pub const DEDUPE_WINDOW: usize = 16_384;
 /// Longest accepted realtime node name, in bytes.
 pub const MAX_NODE_BYTES: usize = 128;
-
-/// Payload of `sendMessage`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendMessage {
-    /// Target room.
-    pub room_id: RoomId,
-    /// The sender's idempotency key.
-    pub client_msg_id: String,
-    /// Text.
-    pub body: String,
-    /// The message answered, if any.
-    #[serde(default)]
-    pub reply_to: Option<MessageId>,
-}
-
-/// Payload of `markMessageRead`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MarkMessageRead {
-    /// The room.
-    pub room_id: RoomId,
-    /// Read up to this seq.
-    pub seq: i64,
-}
 
 /// Payload of `presenceChanged`.
 #[derive(Debug, Deserialize)]

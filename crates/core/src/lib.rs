@@ -18,8 +18,8 @@ pub use envelope::{Envelope, events, topics};
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{EnvelopeId, MessageId, RoomId, UserId};
 pub use wire::{
-    Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room, RoomAccess, RoomKind,
-    RoomRemoved, RoomUpdates, RoomView, Typing, User,
+    MarkMessageRead, Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room,
+    RoomAccess, RoomKind, RoomRemoved, RoomUpdates, RoomView, SendMessage, Typing, User,
 };
 
 /// Milliseconds since the Unix epoch, now.

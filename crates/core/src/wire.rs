@@ -335,3 +335,30 @@ mod tests {
         assert_eq!(serde_json::from_value::<RoomView>(v).unwrap(), view);
     }
 }
+
+/// Payload of the `sendMessage` socket command, and of the `chat.in`
+/// envelope it becomes (unknown fields are dropped on the way).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendMessage {
+    /// Target room.
+    pub room_id: RoomId,
+    /// The sender's idempotency key.
+    pub client_msg_id: String,
+    /// Text.
+    pub body: String,
+    /// The message answered, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
+}
+
+/// Payload of the `markMessageRead` socket command, and of its `chat.in`
+/// envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkMessageRead {
+    /// The room.
+    pub room_id: RoomId,
+    /// Read up to this seq.
+    pub seq: i64,
+}

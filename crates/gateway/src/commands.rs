@@ -15,9 +15,11 @@
 
 use std::sync::Arc;
 
-use roomcast_core::{ErrorBody, ErrorCode, MessageId, RoomId, UserId, events, validate};
+use roomcast_core::{
+    ErrorBody, ErrorCode, MarkMessageRead, RoomId, SendMessage, UserId, events, validate,
+};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::cache::MembershipCache;
@@ -26,25 +28,6 @@ use crate::publish::Publisher;
 use crate::rate::{RateLimits, Refused};
 use crate::transport::ConnId;
 use crate::typing::TypingRelay;
-
-/// `sendMessage` payload, also what goes to `chat.in` (unknown fields dropped).
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SendMessage {
-    room_id: RoomId,
-    client_msg_id: String,
-    body: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reply_to: Option<MessageId>,
-}
-
-/// `markMessageRead` payload, also what goes to `chat.in`.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MarkMessageRead {
-    room_id: RoomId,
-    seq: i64,
-}
 
 /// `typing` payload from a client.
 #[derive(Debug, Deserialize)]

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use roomcast_core::{
     ErrorBody, ErrorCode, MarkMessageRead, RoomId, SendMessage, UserId, events, validate,
 };
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::cache::MembershipCache;

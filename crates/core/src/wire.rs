@@ -133,6 +133,19 @@ pub struct RoomView {
     pub last_message: Option<Message>,
 }
 
+impl RoomView {
+    /// `room` as a member whose read marker is `read_seq` sees it; the unread
+    /// count is derived (`lastSeq - readSeq`, never below 0).
+    pub fn new(room: Room, read_seq: i64, last_message: Option<Message>) -> Self {
+        Self {
+            unread_count: (room.last_seq - read_seq).max(0),
+            room,
+            read_seq,
+            last_message,
+        }
+    }
+}
+
 /// Payload of the internal `roomUpdatedMany` envelope: one room change told
 /// to many members, each of whom sees it with their own read marker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,12 +163,11 @@ impl RoomUpdates {
     /// The room as `user` sees it, if `user` is to be told.
     pub fn view_for(&self, user: UserId) -> Option<RoomView> {
         let read_seq = *self.reads.get(&user)?;
-        Some(RoomView {
-            room: self.room.clone(),
+        Some(RoomView::new(
+            self.room.clone(),
             read_seq,
-            unread_count: (self.room.last_seq - read_seq).max(0),
-            last_message: self.last_message.clone(),
-        })
+            self.last_message.clone(),
+        ))
     }
 
     /// Each member to tell, with the room as they see it, in user-id order.
@@ -292,6 +304,33 @@ pub enum RoomAccess {
     },
 }
 
+/// Payload of the `sendMessage` socket command, and of the `chat.in`
+/// envelope it becomes (unknown fields are dropped on the way).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendMessage {
+    /// Target room.
+    pub room_id: RoomId,
+    /// The sender's idempotency key.
+    pub client_msg_id: String,
+    /// Text.
+    pub body: String,
+    /// The message answered, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
+}
+
+/// Payload of the `markMessageRead` socket command, and of its `chat.in`
+/// envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkMessageRead {
+    /// The room.
+    pub room_id: RoomId,
+    /// Read up to this seq.
+    pub seq: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,31 +373,4 @@ mod tests {
         assert!(v["lastMessage"].is_null());
         assert_eq!(serde_json::from_value::<RoomView>(v).unwrap(), view);
     }
-}
-
-/// Payload of the `sendMessage` socket command, and of the `chat.in`
-/// envelope it becomes (unknown fields are dropped on the way).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendMessage {
-    /// Target room.
-    pub room_id: RoomId,
-    /// The sender's idempotency key.
-    pub client_msg_id: String,
-    /// Text.
-    pub body: String,
-    /// The message answered, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<MessageId>,
-}
-
-/// Payload of the `markMessageRead` socket command, and of its `chat.in`
-/// envelope.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MarkMessageRead {
-    /// The room.
-    pub room_id: RoomId,
-    /// Read up to this seq.
-    pub seq: i64,
 }

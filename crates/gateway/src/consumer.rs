@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use roomcast_bus::Subscription;
 use roomcast_core::{Envelope, RoomId, RoomUpdates, UserId, events};
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::MembershipCache;
@@ -73,12 +74,10 @@ pub fn route(env: &Envelope) -> Route {
         (events::ROOM_REMOVED, _, user) => {
             Route::Emit(user.map(user_channel).into_iter().collect())
         }
-        (events::ROOM_UPDATED_MANY, _, _) => {
-            match serde_json::from_value::<RoomUpdates>(env.payload.clone()) {
-                Ok(updates) => Route::PerMember(Box::new(updates)),
-                Err(_) => Route::Emit(Vec::new()),
-            }
-        }
+        (events::ROOM_UPDATED_MANY, _, _) => match RoomUpdates::deserialize(&env.payload) {
+            Ok(updates) => Route::PerMember(Box::new(updates)),
+            Err(_) => Route::Emit(Vec::new()),
+        },
         (events::TYPING, Some(room), None) => {
             match env
                 .payload

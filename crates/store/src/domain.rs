@@ -42,12 +42,7 @@ impl RoomState {
     /// The room as `user` sees it.
     pub fn view(&self, user: UserId) -> RoomView {
         let read_seq = self.read.get(&user).copied().unwrap_or(0);
-        RoomView {
-            room: self.room.clone(),
-            read_seq,
-            unread_count: (self.room.last_seq - read_seq).max(0),
-            last_message: self.last_message.clone(),
-        }
+        RoomView::new(self.room.clone(), read_seq, self.last_message.clone())
     }
 
     /// `roomUpdated` to every member, each with their own view: one

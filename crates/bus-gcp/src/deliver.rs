@@ -155,17 +155,27 @@ impl Acker for PubsubAcker {
 
 impl Drop for PubsubAcker {
     fn drop(&mut self) {
-        let Some(m) = self.message.take() else {
-            return;
-        };
-        // Outside a runtime nothing can be sent; the ack deadline redelivers.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
+        if let Some(m) = self.message.take() {
+            nack_later(vec![m]);
+        }
+    }
+}
+
+/// Nack `messages` from a task of their own (for `Drop`s, which cannot
+/// wait), so Pub/Sub redelivers them at once. Outside a runtime nothing can
+/// be sent; the ack deadline redelivers them then.
+pub(crate) fn nack_later(messages: Vec<ReceivedMessage>) {
+    if messages.is_empty() {
+        return;
+    }
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            for m in messages {
                 if let Err(e) = m.nack().await {
                     tracing::debug!(error = %e, "nack failed; redelivered after the ack deadline");
                 }
-            });
-        }
+            }
+        });
     }
 }
 

@@ -60,8 +60,8 @@
 //! # Verified here, and not
 //! On Google's emulator (`scripts/start-pubsub-emulator`, tests in `tests/`):
 //! the shared conformance suite including redelivery of a message left
-//! unacked by a queue member that went away; publish/consume; fan-out; queue groups; order of 100 envelopes
-//! of one room; reuse of a named fan-out subscription across a restart
+//! unacked by a queue member that went away; publish/consume; fan-out;
+//! queue groups; order of 100 envelopes of one room; reuse of a named fan-out subscription across a restart
 //! (including what was published while the node was down); skipping of
 //! malformed messages; the settings subscriptions are created with; a quick,
 //! clear error for an unreachable endpoint.

@@ -40,7 +40,7 @@ use google_cloud_gax::grpc::Code;
 use roomcast_bus::Subscription;
 use tokio::sync::mpsc;
 
-use crate::deliver::{CHANNEL_CAPACITY, MAX_OUTSTANDING, deliveries};
+use crate::deliver::{CHANNEL_CAPACITY, MAX_OUTSTANDING, deliveries, nack_later};
 
 /// First back-off after a transient pull failure.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -133,16 +133,6 @@ impl Drop for Buffered {
         while let Ok(m) = self.rx.try_recv() {
             held.push(m);
         }
-        if held.is_empty() {
-            return;
-        }
-        // Outside a runtime nothing can be sent; the ack deadline redelivers.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                for m in held {
-                    let _ = m.nack().await;
-                }
-            });
-        }
+        nack_later(held);
     }
 }

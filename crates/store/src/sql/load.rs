@@ -154,18 +154,6 @@ pub(super) async fn existing_room<D: Dialect>(
     room::<D>(conn, id, lock).await?.ok_or_else(domain::no_room)
 }
 
-/// Lock the room's row (until commit). `false` if there is no such room.
-pub(super) async fn lock_room<D: Dialect>(
-    conn: &mut D::Connection,
-    room: RoomId,
-) -> Result<bool, StoreError> {
-    let sql = format!(
-        "SELECT id FROM rooms WHERE id = $1{}",
-        D::for_update("rooms")
-    );
-    Ok(Sql::new(sql).text(room).opt::<D>(conn).await?.is_some())
-}
-
 /// Whether the room exists.
 pub(super) async fn room_exists<D: Dialect>(
     conn: &mut D::Connection,

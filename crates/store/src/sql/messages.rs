@@ -8,45 +8,56 @@ use super::{Dialect, SqlStore, load, members, outbox, reactions};
 use crate::domain;
 use crate::{HistoryPage, NewMessage, Posted, StoreError, UNREAD_FANOUT_MAX_MEMBERS};
 
-/// Post in one transaction. Locking the room's row first serialises every
+/// Post in one transaction of eight statements (the room's write path is
+/// the API tier's hottest). Locking the room's row first serialises every
 /// post to the room (and its membership changes), whichever process makes
-/// it, so `seq` is gap-free and a `clientMsgId` seen by the lookup stays
-/// seen. Should the insert still hit the `(room, sender, clientMsgId)`
-/// unique key, the transaction is rolled back and the stored message returned.
+/// it, so `seq` is gap-free; the same statement reads the sender's role and
+/// the member count. A `clientMsgId` already stored makes the insert a no-op
+/// (`ON CONFLICT DO NOTHING` on the `(room, sender, clientMsgId)` unique
+/// key): the transaction is rolled back, so no `seq` is used, and the stored
+/// message is returned.
 pub(super) async fn post<D: Dialect>(
     s: &SqlStore<D>,
     msg: NewMessage<'_>,
 ) -> Result<Posted, StoreError> {
     let room = msg.room_id;
     let mut tx = s.write.begin().await?;
-    if !load::lock_room::<D>(&mut tx, room).await? {
+    let row = Sql::new(format!(
+        "{} WHERE r.id = $1{}",
+        load::room_select(
+            ", (SELECT role FROM room_members WHERE room_id = r.id AND user_id = $2) AS my_role,
+               (SELECT count(*) FROM room_members WHERE room_id = r.id) AS member_count"
+        ),
+        D::for_update("r")
+    ))
+    .text(room)
+    .text(msg.sender_id)
+    .opt::<D>(&mut tx)
+    .await?;
+    let Some(row) = row else {
         return Ok(Posted::NoRoom);
-    }
-    if load::role::<D>(&mut tx, room, msg.sender_id)
-        .await?
-        .is_none()
-    {
+    };
+    if row.opt_text("my_role")?.is_none() {
         return Ok(Posted::NotMember);
     }
-    if let Some(existing) = find::<D>(&mut tx, &msg).await? {
-        return Ok(Posted::Existing(existing));
-    }
+    let member_count = row.int("member_count")?;
+    let mut state = load::room_from(&row)?;
     if let Some(reply_to) = msg.reply_to {
         load::message::<D>(&mut tx, room, reply_to, false)
             .await?
             .ok_or_else(domain::bad_reply)?;
     }
     let now = now_ms();
-    let seq = Sql::new(
+    let updated = Sql::new(
         "UPDATE rooms SET last_seq = last_seq + 1,
                 last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END
-         WHERE id = $2 RETURNING last_seq",
+         WHERE id = $2 RETURNING last_seq, last_activity_at",
     )
     .int(now)
     .text(room)
     .one::<D>(&mut tx)
-    .await?
-    .int("last_seq")?;
+    .await?;
+    let seq = updated.int("last_seq")?;
     let message = Message {
         id: MessageId::new(),
         room_id: room,
@@ -62,7 +73,8 @@ pub(super) async fn post<D: Dialect>(
     };
     let inserted = Sql::new(
         "INSERT INTO messages (id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING",
     )
     .text(message.id)
     .text(room)
@@ -73,23 +85,26 @@ pub(super) async fn post<D: Dialect>(
     .int(now)
     .opt_text(msg.reply_to)
     .run::<D>(&mut tx)
-    .await;
-    match inserted {
-        Ok(_) => {}
-        Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-            tx.rollback().await?;
-            let mut conn = s.write.acquire().await?;
-            return match find::<D>(&mut conn, &msg).await? {
-                Some(existing) => Ok(Posted::Existing(existing)),
-                None => Err(sqlx::Error::Database(e).into()),
-            };
-        }
-        Err(e) => return Err(e),
+    .await?;
+    if inserted == 0 {
+        let existing = find::<D>(&mut tx, &msg).await?;
+        tx.rollback().await?;
+        return existing
+            .map(Posted::Existing)
+            .ok_or_else(|| StoreError::Corrupt("clientMsgId conflict without a message".into()));
     }
     members::advance_read::<D>(&mut tx, room, msg.sender_id, seq).await?;
     let mut events = vec![domain::message_event(events::RECEIVE_MESSAGE, &message)];
-    if member_count::<D>(&mut tx, room).await? <= UNREAD_FANOUT_MAX_MEMBERS {
-        let state = load::existing_room::<D>(&mut tx, room, false).await?;
+    if member_count <= UNREAD_FANOUT_MAX_MEMBERS {
+        let activity_ms = updated.int("last_activity_at")?;
+        state.room.last_seq = seq;
+        state.room.last_activity_at = rfc3339_ms(activity_ms);
+        state.activity_ms = activity_ms;
+        state.last_message = Some(message.clone());
+        let state = load::with_members::<D>(&mut tx, vec![state])
+            .await?
+            .pop()
+            .ok_or_else(domain::no_room)?;
         events.push(state.updated_to_all());
     }
     outbox::queue::<D>(&mut tx, &events).await?;
@@ -117,17 +132,6 @@ async fn find<D: Dialect>(
         Some(row) => load::message_from(&row, "")?,
         None => None,
     })
-}
-
-async fn member_count<D: Dialect>(
-    conn: &mut D::Connection,
-    room: RoomId,
-) -> Result<i64, StoreError> {
-    Sql::new("SELECT count(*) AS n FROM room_members WHERE room_id = $1")
-        .text(room)
-        .one::<D>(conn)
-        .await?
-        .int("n")
 }
 
 pub(super) async fn edit<D: Dialect>(

@@ -52,6 +52,10 @@ fn rows(r: &RunResult) -> Vec<(&'static str, String)> {
                 format!("{:.2}", r.cpu_secs_per_million),
             ),
             (
+                "gateway CPU-s per million deliveries",
+                format!("{:.2}", r.gateway_cpu_secs_per_million),
+            ),
+            (
                 "delivered / expected",
                 format!("{}/{}", r.delivered, r.expected),
             ),
@@ -81,6 +85,10 @@ fn metrics(r: &RunResult) -> Vec<(&'static str, f64)> {
             ("latency p99 (ms)", r.latency.p99_ms),
             ("latency max (ms)", r.latency.max_ms),
             ("CPU-s per million deliveries", r.cpu_secs_per_million),
+            (
+                "gateway CPU-s per million deliveries",
+                r.gateway_cpu_secs_per_million,
+            ),
             ("lost + duplicated", (r.lost + r.duplicates) as f64),
         ]);
     }

@@ -96,6 +96,12 @@ pub struct RunResult {
     pub server_cpu_secs: f64,
     /// Server CPU seconds per million deliveries.
     pub cpu_secs_per_million: f64,
+    /// CPU seconds per million deliveries of the process holding the
+    /// sockets alone: for a split target the realtime node (bus consumer,
+    /// fan-out, socket writes), without the API tier and its database work.
+    /// Equal to `cpu_secs_per_million` for single-process targets.
+    #[serde(default)]
+    pub gateway_cpu_secs_per_million: f64,
     /// Post → receiveMessage latency.
     pub latency: Latency,
 }
@@ -214,6 +220,7 @@ async fn run_on(
     }
 
     let cpu_before = target.cpu_seconds()?;
+    let gateway_cpu_before = target.gateway_cpu_seconds()?;
     let load_started = Instant::now();
     let mut post_errors = 0;
     let mut rss_loaded = target.rss_bytes()?;
@@ -262,6 +269,7 @@ async fn run_on(
     }
     let load_secs = load_started.elapsed().as_secs_f64();
     let server_cpu_secs = target.cpu_seconds()? - cpu_before;
+    let gateway_cpu_secs = target.gateway_cpu_seconds()? - gateway_cpu_before;
     stop.cancel();
     let mut distinct = 0;
     for t in tasks {
@@ -293,13 +301,18 @@ async fn run_on(
         posts_per_sec,
         deliveries_per_sec: delivered as f64 / load_secs.max(1e-9),
         server_cpu_secs,
-        cpu_secs_per_million: if delivered > 0 {
-            server_cpu_secs * 1e6 / delivered as f64
-        } else {
-            0.0
-        },
+        cpu_secs_per_million: per_million(server_cpu_secs, delivered),
+        gateway_cpu_secs_per_million: per_million(gateway_cpu_secs, delivered),
         latency: shared.latency(),
     })
+}
+
+fn per_million(cpu_secs: f64, delivered: u64) -> f64 {
+    if delivered > 0 {
+        cpu_secs * 1e6 / delivered as f64
+    } else {
+        0.0
+    }
 }
 
 struct Posted {

@@ -227,6 +227,11 @@ impl Target {
         self.pids.iter().map(|p| cpu_seconds(*p)).sum()
     }
 
+    /// CPU seconds (user + system) of the process holding the sockets.
+    pub fn gateway_cpu_seconds(&self) -> anyhow::Result<f64> {
+        cpu_seconds(self.pid)
+    }
+
     /// Stop spawned servers (SIGTERM, then kill after 10 s) and drop a split
     /// target's database.
     pub async fn stop(mut self) {

@@ -10,10 +10,13 @@
 //! - [`run`]: one scenario run against one target.
 //! - [`report`]: tables, A/B summaries and JSON.
 //! - [`plot`]: PNG charts from a JSON results file.
+//! - [`floor`]: the kernel's cost of one small loopback `send` per socket,
+//!   with no server: the floor under CPU per delivery.
 //!
 //! Every loop is bounded (sizes and deadlines) and every address is loopback.
 
 mod client;
+mod floor;
 mod plot;
 mod report;
 mod run;
@@ -60,6 +63,22 @@ enum Command {
         /// Posts in flight at most.
         #[arg(long, default_value_t = 32)]
         post_concurrency: usize,
+    },
+    /// The floor under CPU per delivery on this machine: sender CPU per small
+    /// loopback `send`, one per socket in turn, with no server code.
+    Sendfloor {
+        /// Sockets.
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        /// Sends to each socket.
+        #[arg(long, default_value_t = 1000)]
+        rounds: usize,
+        /// Bytes per send (a `receiveMessage` frame is about 300).
+        #[arg(long, default_value_t = 300)]
+        bytes: usize,
+        /// Measurements (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
     /// Draw PNG charts from a results file written with --json.
     Plot {
@@ -161,6 +180,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (common, scenario, load) = match cli.command {
         Command::Plot { inputs, out_dir } => return plot::draw(&inputs, &out_dir),
+        Command::Sendfloor {
+            conns,
+            rounds,
+            bytes,
+            repeat,
+        } => return send_floor(conns, rounds, bytes, repeat),
         Command::Idle { common, hold_secs } => (common, "idle", Load::Idle { hold_secs }),
         Command::Fanout {
             common,
@@ -216,5 +241,25 @@ fn main() -> anyhow::Result<()> {
     if common.strict && bad > 0 {
         bail!("{bad} lost/duplicated deliveries, failed posts or dropped connections");
     }
+    Ok(())
+}
+
+fn send_floor(conns: usize, rounds: usize, bytes: usize, repeat: usize) -> anyhow::Result<()> {
+    let mut cpu = Vec::new();
+    for i in 0..repeat.clamp(1, 20) {
+        let f = floor::measure(conns, rounds, bytes)?;
+        println!(
+            "run {}: {conns} sockets, {bytes}-byte sends: {:.2} sender CPU-s per million sends, {:.0} sends/s",
+            i + 1,
+            f.cpu_secs_per_million,
+            f.sends_per_sec
+        );
+        cpu.push(f.cpu_secs_per_million);
+    }
+    cpu.sort_by(f64::total_cmp);
+    println!(
+        "median: {:.2} sender CPU-s per million sends ({conns} sockets, {bytes} bytes)",
+        cpu[cpu.len() / 2]
+    );
     Ok(())
 }

@@ -52,10 +52,6 @@ fn rows(r: &RunResult) -> Vec<(&'static str, String)> {
                 format!("{:.2}", r.cpu_secs_per_million),
             ),
             (
-                "gateway CPU-s per million deliveries",
-                format!("{:.2}", r.gateway_cpu_secs_per_million),
-            ),
-            (
                 "delivered / expected",
                 format!("{}/{}", r.delivered, r.expected),
             ),
@@ -65,11 +61,23 @@ fn rows(r: &RunResult) -> Vec<(&'static str, String)> {
             ),
         ]);
     }
+    if r.expected > 0 && split(r) {
+        rows.push((
+            "gateway CPU-s per million deliveries",
+            format!("{:.2}", r.gateway_cpu_secs_per_million),
+        ));
+    }
     rows.push((
         "post errors / disconnects",
         format!("{} / {}", r.post_errors, r.disconnects),
     ));
     rows
+}
+
+/// Whether the run measured more than one server process (the gateway's
+/// CPU is then a figure of its own).
+fn split(r: &RunResult) -> bool {
+    r.target.starts_with("roomcast-split-")
 }
 
 /// The metrics compared across targets, with whether lower is better.
@@ -139,7 +147,11 @@ pub fn print_summary(results: &[RunResult]) {
         "---|".repeat(names.len()),
         if both { "---|" } else { "" }
     );
+    let any_split = results.iter().any(split);
     for (i, (label, _)) in metrics(first).iter().enumerate() {
+        if label.starts_with("gateway") && !any_split {
+            continue;
+        }
         print!("| {label} |");
         for n in &names {
             let v = median(by_target[n].iter().map(|r| metrics(r)[i].1).collect());

@@ -293,7 +293,11 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
 
 /// utime + stime of `pid`, seconds.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    cpu_from_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+/// utime + stime, in seconds, from a `/proc/…/stat` line.
+pub fn cpu_from_stat(stat: &str) -> anyhow::Result<f64> {
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields overall, i.e. the 12th and 13th after ")".
     let after = stat.rsplit_once(')').context("malformed stat")?.1;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full benchmark runs recorded in BENCHMARKS.md. Manual: takes ~15 minutes
+# The full benchmark runs recorded in BENCHMARKS.md. Manual: takes ~18 minutes
 # and uses the whole machine. Results go to bench/results/*.json, charts to bench/plots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +22,11 @@ $B fanout $AB --conns 10000 --rooms 100 --messages 60 --rate 200 --json bench/re
 $B fanout --targets roomcast,split-nats --rounds 3 --conns 1000 --rooms 10 --messages 500 --json bench/results/split-fanout-1k.json | tee bench/results/split-fanout-1k.txt
 $B fanout --targets roomcast,split-nats --rounds 3 --conns 10000 --rooms 100 --messages 30 --rate 200 --json bench/results/split-latency-10k-200rps.json | tee bench/results/split-latency-10k-200rps.txt
 
-$B plot bench/results/*.json --out-dir bench/plots
+# The gateway alone (the realtime node of the split deployment), and the
+# kernel's floor: one loopback send per delivery with no server code.
+$B fanout --targets split-nats --rounds 3 --conns 1000 --rooms 10 --messages 500 --json bench/results/gateway-fanout-1k.json | tee bench/results/gateway-fanout-1k.txt
+$B fanout --targets split-nats --rounds 3 --conns 10000 --rooms 100 --messages 50 --json bench/results/gateway-fanout-10k.json | tee bench/results/gateway-fanout-10k.txt
+$B sendfloor --conns 1000 --rounds 1000 | tee bench/results/sendfloor-1k.txt
+$B sendfloor --conns 9000 --rounds 100 | tee bench/results/sendfloor-9k.txt
+
+$B plot bench/results/{idle-15k,fanout-1k,fanout-10k,latency-10k-200rps}.json --out-dir bench/plots

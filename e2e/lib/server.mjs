@@ -32,6 +32,20 @@ const OUTPUT_CAP = 64 * 1024;
  * `promise` has not settled within `ms`. The timer is a failure deadline only;
  * it is cleared as soon as the promise settles.
  */
+/**
+ * A logged room event's payload without its `eventSeq`, after checking it
+ * carries one (a positive integer): what the REST routes return for the same
+ * object. Every stored room event (message, edit, delete, reaction, read
+ * marker) carries its position in the room's event log.
+ */
+export function live(payload, what = 'event') {
+  if (!(Number.isInteger(payload?.eventSeq) && payload.eventSeq > 0)) {
+    throw new Error(`${what}: no eventSeq in ${JSON.stringify(payload)}`);
+  }
+  const { eventSeq: _, ...rest } = payload;
+  return rest;
+}
+
 export function withDeadline(promise, ms, message) {
   let timer;
   const deadline = new Promise((_, reject) => {

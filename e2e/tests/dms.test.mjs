@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { api, emitWithAck, useServer } from '../lib/server.mjs';
+import { api, emitWithAck, live, useServer } from '../lib/server.mjs';
 import {
   ackOk,
   cid,
@@ -100,7 +100,7 @@ describe('talking in a DM', () => {
     const res = await api(ctx.base, 'POST', `/v1/rooms/${fromBobSide.id}/messages`, bob.token, { clientMsgId: 'dm-b1', body: 'hi alice' });
     assert.equal(res.status, 201, res.text);
     assert.deepEqual(
-      await alice.tape.waitFor('receiveMessage', (m) => m?.id === res.json.message.id, 3000, 'bob→alice'),
+      live(await alice.tape.waitFor('receiveMessage', (m) => m?.id === res.json.message.id, 3000, 'bob→alice')),
       res.json.message,
     );
 

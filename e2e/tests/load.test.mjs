@@ -10,6 +10,7 @@ import {
   createRoom,
   emitWithAck,
   Inbox,
+  live,
   makeSocket,
   postMessage,
   register,
@@ -53,7 +54,12 @@ describe('load', () => {
       'receiveMessage events arrive once each, in seq order',
     );
     const bySeq = new Map(messages.map((m) => [m.seq, m]));
-    for (const m of received) assert.deepEqual(m, bySeq.get(m.seq));
+    for (const m of received) assert.deepEqual(live(m), bySeq.get(m.seq));
+    assert.deepEqual(
+      received.map((m) => m.eventSeq),
+      Array.from({ length: N }, (_, i) => i + 1),
+      'each message is the room\'s next logged event',
+    );
 
     const hist = await api(ctx.base, 'GET', `/v1/rooms/${room.id}/messages?afterSeq=0&limit=200`, alice.token);
     assert.equal(hist.status, 200, hist.text);
@@ -65,7 +71,7 @@ describe('load', () => {
     assert.equal(sentinel.json.message.seq, N + 1);
     await inbox.waitFor((m) => m?.id === sentinel.json.message.id, 2000, 'sentinel message');
     assert.equal(inbox.items.length, N + 1, `received ${inbox.items.length} events for ${N + 1} messages`);
-    assert.deepEqual(inbox.items[N], sentinel.json.message);
+    assert.deepEqual(live(inbox.items[N]), sentinel.json.message);
     socket.close();
   });
 

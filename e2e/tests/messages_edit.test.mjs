@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { api, useServer } from '../lib/server.mjs';
+import { api, live, useServer } from '../lib/server.mjs';
 import { cid, expectError, history, joinRoom, makeRoom, newClient, say } from '../lib/chat.mjs';
 
 const ctx = useServer();
@@ -37,7 +37,7 @@ describe('editing', () => {
     for (const k of ['id', 'roomId', 'seq', 'senderId', 'clientMsgId', 'createdAt']) {
       assert.deepEqual(edited[k], m[k], `${k} is kept`);
     }
-    assert.deepEqual(await alice.tape.waitFor('messageUpdated', (x) => x?.id === m.id, 3000, 'edit event'), edited);
+    assert.deepEqual(live(await alice.tape.waitFor('messageUpdated', (x) => x?.id === m.id, 3000, 'edit event')), edited);
 
     const mark = alice.tape.mark();
     const again = await edit(bob, room.id, m.id, 'fixed');
@@ -90,7 +90,7 @@ describe('deleting', () => {
     assert.equal(gone.seq, m.seq);
     assert.equal(gone.body, '');
     assert.match(gone.deletedAt ?? '', RFC3339);
-    assert.deepEqual(await alice.tape.waitFor('messageDeleted', (x) => x?.id === m.id, 3000, 'delete event'), gone);
+    assert.deepEqual(live(await alice.tape.waitFor('messageDeleted', (x) => x?.id === m.id, 3000, 'delete event')), gone);
 
     const mark = alice.tape.mark();
     const again = await del(bob, room.id, m.id);
@@ -160,7 +160,7 @@ describe('replies', () => {
     assert.equal(res.status, 201, res.text);
     const reply = res.json.message;
     assert.equal(reply.replyTo, parent.id);
-    assert.deepEqual(await alice.tape.waitFor('receiveMessage', (x) => x?.id === reply.id, 3000, 'reply delivered'), reply);
+    assert.deepEqual(live(await alice.tape.waitFor('receiveMessage', (x) => x?.id === reply.id, 3000, 'reply delivered')), reply);
 
     for (const [what, replyTo, status] of [
       ['replyTo of another room', foreign.id, 400],

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { emitWithAck, useServer } from '../lib/server.mjs';
+import { emitWithAck, live, useServer } from '../lib/server.mjs';
 import { ackError, ackOk, cid, history, joinRoom, makeRoom, newClient, roomView, say } from '../lib/chat.mjs';
 
 const ctx = useServer();
@@ -47,7 +47,7 @@ describe('sendMessage', () => {
 
     const h = await history(ctx.base, bob, room.id);
     assert.equal(h.length, 1);
-    assert.deepEqual({ ...h[0], reactions: [] }, { ...mine, reactions: [] });
+    assert.deepEqual({ ...h[0], reactions: [] }, { ...live(mine), reactions: [] });
   });
 
   test('the same clientMsgId sent twice is one message (both ACKs ok, one receiveMessage, one history entry)', async () => {

@@ -10,10 +10,11 @@ import {
   createRoom,
   emitWithAck,
   Inbox,
+  live,
   postMessage,
   register,
-  withDeadline,
   useServer,
+  withDeadline,
 } from '../lib/server.mjs';
 
 const ctx = useServer();
@@ -52,7 +53,7 @@ describe('joinRoom and receiveMessage', () => {
 
     const sent = await post(alice.token, room.id, 'hello me');
     const got = await inbox.waitFor(byId(sent.id), 2000, `message ${sent.id}`);
-    assert.deepEqual(got, sent);
+    assert.deepEqual(live(got), sent);
     socket.close();
   });
 
@@ -66,12 +67,12 @@ describe('joinRoom and receiveMessage', () => {
     await join(sb, room.id);
 
     const fromAlice = await post(alice.token, room.id, 'hi bob');
-    assert.deepEqual(await ib.waitFor(byId(fromAlice.id), 2000, 'alice→bob'), fromAlice);
-    assert.deepEqual(await ia.waitFor(byId(fromAlice.id), 2000, 'alice→alice'), fromAlice);
+    assert.deepEqual(live(await ib.waitFor(byId(fromAlice.id), 2000, 'alice→bob')), fromAlice);
+    assert.deepEqual(live(await ia.waitFor(byId(fromAlice.id), 2000, 'alice→alice')), fromAlice);
 
     const fromBob = await post(bob.token, room.id, 'hi alice');
-    assert.deepEqual(await ia.waitFor(byId(fromBob.id), 2000, 'bob→alice'), fromBob);
-    assert.deepEqual(await ib.waitFor(byId(fromBob.id), 2000, 'bob→bob'), fromBob);
+    assert.deepEqual(live(await ia.waitFor(byId(fromBob.id), 2000, 'bob→alice')), fromBob);
+    assert.deepEqual(live(await ib.waitFor(byId(fromBob.id), 2000, 'bob→bob')), fromBob);
 
     assert.equal(ia.items.length, 2, JSON.stringify(ia.items));
     assert.equal(ib.items.length, 2, JSON.stringify(ib.items));
@@ -111,7 +112,7 @@ describe('joinRoom and receiveMessage', () => {
 
     const leaked = ib.items.filter((m) => m?.roomId === privateRoom.id);
     assert.deepEqual(leaked, [], 'bob received messages of a room he is not a member of');
-    assert.deepEqual(ib.items, [later]);
+    assert.deepEqual(ib.items.map((m) => live(m)), [later]);
     sa.close();
     sb.close();
   });
@@ -155,7 +156,7 @@ describe('joinRoom and receiveMessage', () => {
 
     const copies = inbox.items.filter((m) => m?.clientMsgId === 'dup-key');
     assert.equal(copies.length, 1, `dup-key delivered ${copies.length} times`);
-    assert.deepEqual(copies[0], first.json.message);
+    assert.deepEqual(live(copies[0]), first.json.message);
     assert.deepEqual(inbox.items.map((m) => m.seq), [1, 2]);
     socket.close();
   });
@@ -177,7 +178,7 @@ describe('transports', () => {
       const inbox = new Inbox(socket, 'receiveMessage');
       await join(socket, room.id);
       const sent = await post(alice.token, room.id, `via ${transports[0]}`);
-      assert.deepEqual(await inbox.waitFor(byId(sent.id), 2000, `message over ${transports[0]}`), sent);
+      assert.deepEqual(live(await inbox.waitFor(byId(sent.id), 2000, `message over ${transports[0]}`)), sent);
       assert.equal(socket.io.engine.transport.name, transports[0]);
       socket.close();
     });
@@ -195,7 +196,7 @@ describe('transports', () => {
     }
     assert.equal(socket.io.engine.transport.name, 'websocket');
     const sent = await post(alice.token, room.id, 'after upgrade');
-    assert.deepEqual(await inbox.waitFor(byId(sent.id), 2000, 'message after upgrade'), sent);
+    assert.deepEqual(live(await inbox.waitFor(byId(sent.id), 2000, 'message after upgrade')), sent);
     socket.close();
   });
 });
@@ -259,7 +260,7 @@ describe('joinRoom with malformed payloads', () => {
       const inbox = new Inbox(socket, 'receiveMessage');
       await join(socket, room.id);
       const sent = await post(alice.token, room.id, `after ${what}`);
-      assert.deepEqual(await inbox.waitFor(byId(sent.id), 2000, 'message after a valid join'), sent);
+      assert.deepEqual(live(await inbox.waitFor(byId(sent.id), 2000, 'message after a valid join')), sent);
       socket.close();
     });
   }

@@ -5,11 +5,16 @@
 //! - `GET /internal/v1/access?roomId=…&userId=…` → `{"access":"member","lastSeq":N}`,
 //!   `{"access":"not_member"}` or `{"access":"no_room"}`: how the realtime tier
 //!   checks `joinRoom` without reaching into the database.
+//! - `GET /internal/v1/events?roomId=…&userId=…&afterEventSeq=N&limit=M` →
+//!   the [`roomcast_core::RoomEvents`] that `userId` would get from
+//!   `GET /v1/rooms/{roomId}/events` (403 / 404 alike): how the realtime
+//!   tier replays a room to a rejoining socket when its own buffer does not
+//!   reach back far enough.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use roomcast_core::{RoomAccess, RoomId, UserId};
+use roomcast_core::{RoomAccess, RoomEvents, RoomId, UserId};
 use roomcast_store::Access;
 use serde::Deserialize;
 
@@ -57,5 +62,30 @@ pub async fn access(
             Access::NotMember => RoomAccess::NotMember,
             Access::Member { last_seq } => RoomAccess::Member { last_seq },
         },
+    ))
+}
+
+/// Query of the events route.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsQuery {
+    room_id: RoomId,
+    user_id: UserId,
+    after_event_seq: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /internal/v1/events`.
+pub async fn events(
+    State(state): State<AppState>,
+    _caller: Service,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<RoomEvents>, ApiError> {
+    let (after, limit) = crate::events::page(q.after_event_seq, q.limit)?;
+    Ok(Json(
+        state
+            .store
+            .room_events(q.room_id, q.user_id, after, limit)
+            .await?,
     ))
 }

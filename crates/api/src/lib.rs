@@ -13,6 +13,7 @@
 //! - [`messages`]: post, history, edit, delete.
 //! - [`reactions`]: reactions on messages.
 //! - [`reads`]: read markers and the presence route.
+//! - [`events`]: the room event log (replay after a position) and its pruner.
 //! - [`commands`]: the `chat.in` consumer (socket commands).
 //! - [`internal`]: routes for roomcast's other tier (service tokens only).
 //! - [`relay`]: the outbox relay.
@@ -21,6 +22,7 @@
 pub mod auth;
 pub mod commands;
 pub mod error;
+pub mod events;
 pub mod internal;
 pub mod members;
 pub mod messages;
@@ -94,9 +96,11 @@ pub fn app(state: AppState) -> Router {
             "/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
             put(reactions::add).delete(reactions::remove),
         )
+        .route("/v1/rooms/{room_id}/events", get(events::list_events))
         .route("/v1/rooms/{room_id}/read", post(reads::mark_read))
         .route("/v1/rooms/{room_id}/presence", get(reads::presence))
         .route("/internal/v1/access", get(internal::access))
+        .route("/internal/v1/events", get(internal::events))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

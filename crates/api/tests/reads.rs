@@ -30,8 +30,9 @@ async fn the_marker_moves_forward_capped_and_announces_each_move_once() {
     assert_eq!(out[0].room_id, Some(room));
     assert_eq!(
         out[0].payload,
-        json!({"roomId": room, "userId": b.id, "seq": 3})
+        json!({"roomId": room, "userId": b.id, "seq": 3, "eventSeq": 6})
     );
+    assert_eq!(out[0].event_seq, Some(6), "after the five messages");
     assert_eq!(
         (out[1].kind.as_str(), out[1].user_id),
         (events::ROOM_UPDATED, Some(b.id))

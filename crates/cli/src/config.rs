@@ -39,6 +39,8 @@ pub struct Config {
     pub chat: ChatSection,
     /// Online/offline tracking.
     pub presence: PresenceConfig,
+    /// The room event log's retention (replay after a reconnect).
+    pub event_log: EventLogConfig,
     /// The realtime tier of the split deployment.
     pub realtime: RealtimeConfig,
 }
@@ -146,6 +148,29 @@ pub struct PresenceConfig {
     pub heartbeat_secs: u64,
 }
 
+/// `[event_log]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventLogConfig {
+    /// API: events kept per room at most (older ones are pruned); a client
+    /// further behind than this reloads instead of replaying.
+    pub keep_per_room: i64,
+    /// API: events older than this are pruned, seconds.
+    pub max_age_secs: u64,
+    /// API: how often retention runs, seconds.
+    pub prune_interval_secs: u64,
+}
+
+impl Default for EventLogConfig {
+    fn default() -> Self {
+        Self {
+            keep_per_room: 10_000,
+            max_age_secs: 7 * 24 * 3600,
+            prune_interval_secs: 60,
+        }
+    }
+}
+
 /// `[chat]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -186,6 +211,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             chat: ChatSection::default(),
             presence: PresenceConfig::default(),
+            event_log: EventLogConfig::default(),
             realtime: RealtimeConfig::default(),
         }
     }

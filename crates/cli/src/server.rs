@@ -150,6 +150,13 @@ impl Server {
                 interval: Duration::from_secs(config.presence.sweep_interval_secs.max(1)),
             };
             tasks.push(tokio::spawn(sweeper.run(shutdown.clone())));
+            let pruner = roomcast_api::events::Pruner {
+                store: store.clone(),
+                keep_per_room: config.event_log.keep_per_room.max(1),
+                max_age: Duration::from_secs(config.event_log.max_age_secs.max(1)),
+                interval: Duration::from_secs(config.event_log.prune_interval_secs.max(1)),
+            };
+            tasks.push(tokio::spawn(pruner.run(shutdown.clone())));
             let state = AppState {
                 store,
                 tokens: tokens.clone(),

@@ -71,6 +71,19 @@ pub mod events {
     /// [`crate::wire::Presence`].
     pub const PRESENCE: &str = "presence";
 
+    /// The room-scoped events that are stored in the room's event log with
+    /// an `eventSeq`, and replayed to a client that rejoins with
+    /// `sinceEventSeq` (issue #7). `typing` (ephemeral) and the per-user
+    /// events are not.
+    pub const LOGGED: &[&str] = &[
+        RECEIVE_MESSAGE,
+        MESSAGE_UPDATED,
+        MESSAGE_DELETED,
+        REACTION_ADDED,
+        REACTION_REMOVED,
+        MESSAGE_READ_UPDATE,
+    ];
+
     /// `chat.in`: post a message. Payload `{roomId, clientMsgId, body, replyTo?}`.
     pub const SEND_MESSAGE: &str = "sendMessage";
     /// `chat.in`: move the user's read marker. Payload `{roomId, seq}`.
@@ -105,6 +118,12 @@ pub struct Envelope {
     pub payload: Value,
     /// Producer time, Unix milliseconds.
     pub ts: i64,
+    /// The event's position in its room's event log (see
+    /// [`events::LOGGED`]): per room, gap-free, assigned in the transaction
+    /// that stored the event. Also in the payload, as `eventSeq`, for
+    /// clients. `None` for events that are not logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_seq: Option<i64>,
 }
 
 impl Envelope {
@@ -126,6 +145,22 @@ impl Envelope {
             user_id,
             payload,
             ts: crate::now_ms(),
+            event_seq: None,
+        }
+    }
+
+    /// Whether this event goes into its room's event log (and so gets an
+    /// `eventSeq`).
+    pub fn is_logged(&self) -> bool {
+        self.room_id.is_some() && events::LOGGED.contains(&self.kind.as_str())
+    }
+
+    /// Give the event its log position: on the envelope and, for clients,
+    /// as `eventSeq` in an object payload.
+    pub fn set_event_seq(&mut self, seq: i64) {
+        self.event_seq = Some(seq);
+        if let Value::Object(map) = &mut self.payload {
+            map.insert("eventSeq".into(), Value::from(seq));
         }
     }
 

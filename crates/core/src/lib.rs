@@ -6,17 +6,20 @@
 //!   and the names of the events it carries.
 //! - [`wire`]: the objects clients see over HTTP and Socket.IO (`User`, `Room`, `Message`).
 //! - [`error`]: the machine-readable error codes shared by HTTP answers and Socket.IO ACKs.
+//! - [`replay`]: the room event log read back (`RoomEvents`), for replay.
 //! - [`validate`]: input rules (lengths, characters) shared by every tier.
 
 pub mod envelope;
 pub mod error;
 pub mod ids;
+pub mod replay;
 pub mod validate;
 pub mod wire;
 
 pub use envelope::{Envelope, events, topics};
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{EnvelopeId, MessageId, RoomId, UserId};
+pub use replay::{RoomEvent, RoomEvents};
 pub use wire::{
     MarkMessageRead, Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room,
     RoomAccess, RoomKind, RoomRemoved, RoomUpdates, RoomView, SendMessage, Typing, User,

@@ -44,7 +44,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use roomcast_core::{
-    Envelope, Message, MessageId, Presence, Role, Room, RoomId, RoomView, User, UserId,
+    Envelope, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
 };
 
 pub use postgres::PostgresStore;
@@ -255,6 +255,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<RoomPage, StoreError>;
     /// What `user` is to `room`.
     async fn access(&self, room: RoomId, user: UserId) -> Result<Access, StoreError>;
+    /// The room's logged events after position `after_event_seq`, oldest
+    /// first, at most `limit`, for `viewer` (a member:
+    /// [`StoreError::NotFound`] without the room, [`StoreError::Forbidden`]
+    /// for a non-member). `recovered` is `false` when retention pruned part
+    /// of the gap or `after_event_seq` is ahead of the log.
+    async fn room_events(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        after_event_seq: i64,
+        limit: i64,
+    ) -> Result<RoomEvents, StoreError>;
+    /// Apply the event log's retention: delete events stored before
+    /// `before_ms` (Unix ms) and all but the latest `keep_per_room` of each
+    /// room. Returns how many went.
+    async fn prune_events(&self, keep_per_room: i64, before_ms: i64) -> Result<u64, StoreError>;
     /// Add members (owner/admin only; not in a DM). Users already members
     /// are skipped; if anyone was added, `roomUpdated` goes to every member.
     async fn add_members(

@@ -6,7 +6,9 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use roomcast_core::{Message, MessageId, Presence, Role, Room, RoomId, RoomView, User, UserId};
+use roomcast_core::{
+    Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
+};
 use roomcast_store::{
     Access, Credentials, HistoryPage, NewMessage, OutboxItem, Posted, ReadMarked, RoomPage, Store,
     StoreError,
@@ -47,6 +49,18 @@ impl Store for DownStore {
         down()
     }
     async fn access(&self, _: RoomId, _: UserId) -> Result<Access, StoreError> {
+        down()
+    }
+    async fn room_events(
+        &self,
+        _: RoomId,
+        _: UserId,
+        _: i64,
+        _: i64,
+    ) -> Result<RoomEvents, StoreError> {
+        down()
+    }
+    async fn prune_events(&self, _: i64, _: i64) -> Result<u64, StoreError> {
         down()
     }
     async fn add_members(&self, _: RoomId, _: UserId, _: &[UserId]) -> Result<Room, StoreError> {

@@ -286,6 +286,7 @@ pub fn command(kind: &str, user: Option<UserId>, payload: Value) -> Envelope {
         user_id: user,
         payload,
         ts: now_ms(),
+        event_seq: None,
     }
 }
 

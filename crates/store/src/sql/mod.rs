@@ -14,12 +14,14 @@
 //! - `reactions`: reacting, and reactions as a reader sees them;
 //! - `presence`: who is online, per realtime node;
 //! - `outbox`: queueing, reading and deleting outbox rows;
+//! - `events`: the room event log (positions, rows for replay, retention);
 //! - `load`: reading rooms, members and messages (shared by all the above).
 //!
 //! Writes go through the `write` pool, reads through the `read` pool (the
 //! same pool on PostgreSQL; on SQLite one write connection and a few
 //! read-only ones, see [`crate::sqlite`]).
 
+mod events;
 mod load;
 mod members;
 mod messages;
@@ -34,7 +36,9 @@ use std::fmt;
 use std::future::Future;
 
 use async_trait::async_trait;
-use roomcast_core::{Message, MessageId, Presence, Role, Room, RoomId, RoomView, User, UserId};
+use roomcast_core::{
+    Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
+};
 use sqlx::Pool;
 
 use crate::{
@@ -246,6 +250,20 @@ impl<D: Dialect> Store for SqlStore<D> {
         viewer: UserId,
     ) -> Result<Vec<Presence>, StoreError> {
         presence::of_room(self, room, viewer).await
+    }
+
+    async fn room_events(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        after_event_seq: i64,
+        limit: i64,
+    ) -> Result<RoomEvents, StoreError> {
+        events::since(self, room, viewer, after_event_seq, limit).await
+    }
+
+    async fn prune_events(&self, keep_per_room: i64, before_ms: i64) -> Result<u64, StoreError> {
+        events::prune(self, keep_per_room, before_ms).await
     }
 
     async fn outbox_pending(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {

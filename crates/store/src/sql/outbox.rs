@@ -11,11 +11,14 @@ use crate::{OutboxItem, StoreError};
 /// Rows per `INSERT` / `DELETE` statement (three arguments a row).
 const CHUNK: usize = 200;
 
-/// Queue `envs` on `chat.out`, in order (their row ids increase in order).
+/// Queue `envs` on `chat.out`, in order (their row ids increase in order),
+/// the logged ones with their room event log positions (see
+/// [`super::events::log`]).
 pub(super) async fn queue<D: Dialect>(
     conn: &mut D::Connection,
     envs: &[Envelope],
 ) -> Result<(), StoreError> {
+    let envs = super::events::log::<D>(conn, envs).await?;
     let now = now_ms();
     for chunk in envs.chunks(CHUNK) {
         let rows: Vec<String> = (0..chunk.len())

@@ -7,6 +7,7 @@
 //! makes the database, runs the case and cleans up. The cases live in one
 //! file per concern; this file has the helpers they share.
 
+mod events;
 mod members;
 mod messages;
 mod outbox;
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use roomcast_core::{Envelope, Message, RoomId, RoomView, UserId};
 use roomcast_store::{NewMessage, OutboxItem, OutboxSink, Posted, Store, StoreError};
 
+pub use events::*;
 pub use members::*;
 pub use messages::*;
 pub use outbox::*;
@@ -83,6 +85,10 @@ macro_rules! store_suite {
             // presence.rs
             presence_flips_once_across_nodes_and_ignores_older_changes,
             a_silent_node_is_swept_and_its_users_go_offline,
+            // events.rs
+            every_logged_event_gets_the_rooms_next_event_seq_and_replays_as_emitted,
+            concurrent_writes_get_gap_free_event_seqs_per_room,
+            retention_prunes_by_count_and_age_and_a_pruned_gap_is_not_recovered,
         );
     };
     (@each $run:path; $($case:ident),* $(,)?) => {

@@ -1,0 +1,149 @@
+//! The room event log: positions (`eventSeq`) for the logged events a
+//! write queues, the rows kept for replay, reading them back, and pruning.
+//!
+//! - **Positions** are assigned by [`log`], which [`super::outbox::queue`]
+//!   calls for every write, so no write path can forget it: for each room
+//!   among the logged events ([`Envelope::is_logged`]), one
+//!   `UPDATE rooms SET last_event_seq = last_event_seq + n … RETURNING`
+//!   takes the next `n` positions, in the writer's transaction. The row
+//!   update locks the room's row until commit (on PostgreSQL), so positions
+//!   are gap-free and in commit order per room, whatever process writes.
+//! - **Rows**: each logged event is stored with its payload as emitted
+//!   (`eventSeq` included), so a replay sends exactly what the live stream
+//!   sent.
+//! - **Retention** ([`prune`]) is by count per room and by age; the API tier
+//!   runs it periodically (`event_log` in the config).
+
+use std::borrow::Cow;
+
+use roomcast_core::{Envelope, RoomEvent, RoomEvents, RoomId, UserId, now_ms};
+use serde_json::Value;
+
+use super::query::{Sql, placeholders};
+use super::{Dialect, SqlStore, load};
+use crate::StoreError;
+
+/// Rows per `INSERT` (five arguments a row).
+const CHUNK: usize = 100;
+
+/// Give the logged events among `envs` their positions and store them.
+/// Returns `envs` with those events updated (the others borrowed as they are).
+pub(super) async fn log<'a, D: Dialect>(
+    conn: &mut D::Connection,
+    envs: &'a [Envelope],
+) -> Result<Vec<Cow<'a, Envelope>>, StoreError> {
+    let mut out: Vec<Cow<'a, Envelope>> = envs.iter().map(Cow::Borrowed).collect();
+    let mut rooms: Vec<(RoomId, i64)> = Vec::new();
+    for room in envs
+        .iter()
+        .filter(|e| e.is_logged())
+        .filter_map(|e| e.room_id)
+    {
+        match rooms.iter_mut().find(|(r, _)| *r == room) {
+            Some((_, n)) => *n += 1,
+            None => rooms.push((room, 1)),
+        }
+    }
+    let now = now_ms();
+    let mut rows = Vec::new();
+    for (room, n) in rooms {
+        let last = Sql::new(
+            "UPDATE rooms SET last_event_seq = last_event_seq + $1 WHERE id = $2
+             RETURNING last_event_seq",
+        )
+        .int(n)
+        .text(room)
+        .opt::<D>(conn)
+        .await?;
+        let Some(last) = last else { continue };
+        let first = last.int("last_event_seq")? - n + 1;
+        let slots = out
+            .iter_mut()
+            .filter(|e| e.is_logged() && e.room_id == Some(room));
+        for (slot, seq) in slots.zip(first..) {
+            let env = slot.to_mut();
+            env.set_event_seq(seq);
+            rows.push((room, seq, env.kind.clone(), env.payload.to_string()));
+        }
+    }
+    for chunk in rows.chunks(CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(5 * i + 1, 5)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO room_events (room_id, event_seq, kind, payload, created_at) VALUES {}",
+            values.join(", ")
+        );
+        let sql = chunk
+            .iter()
+            .fold(Sql::new(sql), |q, (room, seq, kind, payload)| {
+                q.text(room).int(*seq).text(kind).text(payload).int(now)
+            });
+        sql.run::<D>(conn).await?;
+    }
+    Ok(out)
+}
+
+/// The logged events of `room` after `after`, oldest first, at most `limit`,
+/// for `viewer` (a member).
+pub(super) async fn since<D: Dialect>(
+    s: &SqlStore<D>,
+    room: RoomId,
+    viewer: UserId,
+    after: i64,
+    limit: i64,
+) -> Result<RoomEvents, StoreError> {
+    // One transaction: the room's last position and the rows are one snapshot.
+    let mut tx = s.read.begin().await?;
+    load::member_role::<D>(&mut tx, room, viewer).await?;
+    let last_event_seq = Sql::new("SELECT last_event_seq FROM rooms WHERE id = $1")
+        .text(room)
+        .one::<D>(&mut tx)
+        .await?
+        .int("last_event_seq")?;
+    let rows = Sql::new(
+        "SELECT event_seq, kind, payload FROM room_events
+         WHERE room_id = $1 AND event_seq > $2 ORDER BY event_seq LIMIT $3",
+    )
+    .text(room)
+    .int(after)
+    .int(limit)
+    .all::<D>(&mut tx)
+    .await?;
+    tx.commit().await?;
+    let events = rows
+        .iter()
+        .map(|r| {
+            let payload: Value = serde_json::from_str(&r.text("payload")?)
+                .map_err(|e| StoreError::Corrupt(format!("room event payload: {e}")))?;
+            Ok(RoomEvent {
+                event_seq: r.int("event_seq")?,
+                kind: r.text("kind")?,
+                payload,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(RoomEvents::new(after, last_event_seq, events, limit))
+}
+
+/// Delete events older than `before_ms`, and all but the latest
+/// `keep_per_room` of each room. Returns how many rows went.
+pub(super) async fn prune<D: Dialect>(
+    s: &SqlStore<D>,
+    keep_per_room: i64,
+    before_ms: i64,
+) -> Result<u64, StoreError> {
+    let mut conn = s.write.acquire().await?;
+    let old = Sql::new("DELETE FROM room_events WHERE created_at < $1")
+        .int(before_ms)
+        .run::<D>(&mut conn)
+        .await?;
+    let over = Sql::new(
+        "DELETE FROM room_events WHERE event_seq <=
+            (SELECT r.last_event_seq FROM rooms r WHERE r.id = room_events.room_id) - $1",
+    )
+    .int(keep_per_room)
+    .run::<D>(&mut conn)
+    .await?;
+    Ok(old + over)
+}

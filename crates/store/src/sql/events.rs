@@ -3,11 +3,13 @@
 //!
 //! - **Positions** are assigned by [`log`], which [`super::outbox::queue`]
 //!   calls for every write, so no write path can forget it: for each room
-//!   among the logged events ([`Envelope::is_logged`]), one
-//!   `UPDATE rooms SET last_event_seq = last_event_seq + n … RETURNING`
-//!   takes the next `n` positions, in the writer's transaction. The row
-//!   update locks the room's row until commit (on PostgreSQL), so positions
-//!   are gap-free and in commit order per room, whatever process writes.
+//!   among the logged events ([`Envelope::is_logged`]) that have none yet,
+//!   one `UPDATE rooms SET last_event_seq = last_event_seq + n … RETURNING`
+//!   takes the next `n` positions, in the writer's transaction. (Posting
+//!   takes its message's position in the `UPDATE` that takes its `seq`.)
+//!   The row update locks the room's row until commit (on PostgreSQL), so
+//!   positions are gap-free and in commit order per room, whatever process
+//!   writes.
 //! - **Rows**: each logged event is stored with its payload as emitted
 //!   (`eventSeq` included), so a replay sends exactly what the live stream
 //!   sent.
@@ -34,9 +36,10 @@ pub(super) async fn log<'a, D: Dialect>(
 ) -> Result<Vec<Cow<'a, Envelope>>, StoreError> {
     let mut out: Vec<Cow<'a, Envelope>> = envs.iter().map(Cow::Borrowed).collect();
     let mut rooms: Vec<(RoomId, i64)> = Vec::new();
+    let unplaced = |e: &Envelope| e.is_logged() && e.event_seq.is_none();
     for room in envs
         .iter()
-        .filter(|e| e.is_logged())
+        .filter(|e| unplaced(e))
         .filter_map(|e| e.room_id)
     {
         match rooms.iter_mut().find(|(r, _)| *r == room) {
@@ -44,8 +47,6 @@ pub(super) async fn log<'a, D: Dialect>(
             None => rooms.push((room, 1)),
         }
     }
-    let now = now_ms();
-    let mut rows = Vec::new();
     for (room, n) in rooms {
         let last = Sql::new(
             "UPDATE rooms SET last_event_seq = last_event_seq + $1 WHERE id = $2
@@ -59,13 +60,17 @@ pub(super) async fn log<'a, D: Dialect>(
         let first = last.int("last_event_seq")? - n + 1;
         let slots = out
             .iter_mut()
-            .filter(|e| e.is_logged() && e.room_id == Some(room));
+            .filter(|e| unplaced(e) && e.room_id == Some(room));
         for (slot, seq) in slots.zip(first..) {
-            let env = slot.to_mut();
-            env.set_event_seq(seq);
-            rows.push((room, seq, env.kind.clone(), env.payload.to_string()));
+            slot.to_mut().set_event_seq(seq);
         }
     }
+    let rows: Vec<_> = out
+        .iter()
+        .filter(|e| e.is_logged())
+        .filter_map(|e| Some((e.room_id?, e.event_seq?, &e.kind, e.payload.to_string())))
+        .collect();
+    let now = now_ms();
     for chunk in rows.chunks(CHUNK) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", placeholders(5 * i + 1, 5)))

@@ -8,7 +8,7 @@ use super::{Dialect, SqlStore, load, members, outbox, reactions};
 use crate::domain;
 use crate::{HistoryPage, NewMessage, Posted, StoreError, UNREAD_FANOUT_MAX_MEMBERS};
 
-/// Post in one transaction of eight statements (the room's write path is
+/// Post in one transaction of nine statements (the room's write path is
 /// the API tier's hottest). Locking the room's row first serialises every
 /// post to the room (and its membership changes), whichever process makes
 /// it, so `seq` is gap-free; the same statement reads the sender's role and
@@ -49,9 +49,9 @@ pub(super) async fn post<D: Dialect>(
     }
     let now = now_ms();
     let updated = Sql::new(
-        "UPDATE rooms SET last_seq = last_seq + 1,
+        "UPDATE rooms SET last_seq = last_seq + 1, last_event_seq = last_event_seq + 1,
                 last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END
-         WHERE id = $2 RETURNING last_seq, last_activity_at",
+         WHERE id = $2 RETURNING last_seq, last_event_seq, last_activity_at",
     )
     .int(now)
     .text(room)
@@ -94,7 +94,9 @@ pub(super) async fn post<D: Dialect>(
             .ok_or_else(|| StoreError::Corrupt("clientMsgId conflict without a message".into()));
     }
     members::advance_read::<D>(&mut tx, room, msg.sender_id, seq).await?;
-    let mut events = vec![domain::message_event(events::RECEIVE_MESSAGE, &message)];
+    let mut received = domain::message_event(events::RECEIVE_MESSAGE, &message);
+    received.set_event_seq(updated.int("last_event_seq")?);
+    let mut events = vec![received];
     if member_count <= UNREAD_FANOUT_MAX_MEMBERS {
         let activity_ms = updated.int("last_activity_at")?;
         state.room.last_seq = seq;

@@ -81,7 +81,7 @@ export async function freshDatabase() {
  * the backend's address (for a private engine). Realtime nodes ask the first
  * API node about membership. Returns `{ apis, realtimes, stop(), env }`.
  */
-export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl } = {}) {
+export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, extraEnv = {} } = {}) {
   const b = BACKENDS[backend];
   if (!busUrl) await reachable(b.host, b.port, backend, b.start);
   const id = randomBytes(4).toString('hex');
@@ -91,6 +91,7 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl } 
     ROOMCAST_AUTH__JWT_SECRET: `e2e-secret-${id}`,
     ROOMCAST_BUS__CHAT_OUT: `chat.out.${id}`,
     ROOMCAST_BUS__CHAT_IN: `chat.in.${id}`,
+    ...extraEnv,
   };
   const started = [];
   try {

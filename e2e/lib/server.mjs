@@ -63,13 +63,14 @@ function capped(buf, chunk) {
 }
 
 /**
- * Start `roomcast serve` and resolve once it printed its "listening on" line.
+ * Start `roomcast serve` (with `extraEnv` added to its environment, e.g.
+ * `ROOMCAST_CHAT__REPLAY_BUFFER`) and resolve once it printed its "listening on" line.
  * Returns `{ base, port, proc, stdout(), stderr(), stop() }`.
  */
-export async function startServer() {
+export async function startServer(extraEnv = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'roomcast-e2e-'));
   const dbUrl = `sqlite://${path.join(dataDir, 'roomcast.db')}`;
-  return startProcess(['serve', '--listen', '127.0.0.1:0', '--database-url', dbUrl], {}, dataDir);
+  return startProcess(['serve', '--listen', '127.0.0.1:0', '--database-url', dbUrl], extraEnv, dataDir);
 }
 
 /**

@@ -75,6 +75,47 @@ for (const backend of ['nats', 'redis', 'gcp']) {
   });
 }
 
+test('a client that drops on one realtime node and rejoins on the other with sinceEventSeq gets what it missed, once, in order (NATS)', async () => {
+  // A replay buffer of one event: the gap comes from the store, through the API tier's internal route.
+  const cluster = await startCluster({ backend: 'nats', extraEnv: { ROOMCAST_CHAT__REPLAY_BUFFER: '1' } });
+  try {
+    const [rt0, rt1] = cluster.realtimes;
+    const api = (i) => cluster.apis[i % 2].base;
+    const alice = await register(api(0));
+    const bob = await register(api(0));
+    const room = await createRoom(api(0), alice.token, 'rejoin elsewhere', [bob.user.id]);
+    const join = async (base, who, since) => {
+      const socket = await connect(base, who.token, { transports: ['websocket'] });
+      const inbox = new Inbox(socket, 'receiveMessage');
+      const payload = since === undefined ? { roomId: room.id } : { roomId: room.id, sinceEventSeq: since };
+      const ack = await emitWithAck(socket, 'joinRoom', payload);
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      return { socket, inbox, ack };
+    };
+    const control = await join(rt1.base, alice);
+    const first = await join(rt0.base, bob);
+    const m1 = await postMessage(api(0), alice.token, room.id, 'm1');
+    assert.equal((await first.inbox.waitFor((m) => m.id === m1.json.message.id, 10_000, 'm1')).eventSeq, 1);
+    first.socket.disconnect();
+    for (let i = 2; i <= 5; i++) {
+      const r = await postMessage(api(i), alice.token, room.id, `m${i}`);
+      assert.equal(r.status, 201);
+    }
+    await control.inbox.waitForCount(5, 10_000);
+
+    const back = await join(rt1.base, bob, 1);
+    assert.deepEqual([back.ack.recovered, back.ack.eventSeq], [true, 5], JSON.stringify(back.ack));
+    await postMessage(api(1), alice.token, room.id, 'm6');
+    await back.inbox.waitForCount(5, 10_000);
+    await control.inbox.waitForCount(6, 10_000);
+    assert.deepEqual(back.inbox.items.map((m) => [m.seq, m.eventSeq]), [[2, 2], [3, 3], [4, 4], [5, 5], [6, 6]]);
+    assert.deepEqual(back.inbox.items, control.inbox.items.slice(1), 'the same events as a client that never dropped');
+  } finally {
+    closeAllSockets();
+    await cluster.stop();
+  }
+});
+
 for (const backend of ['nats', 'redis']) {
   test(`${backend} down: the API keeps accepting, and everything is delivered once it is back`, async () => {
     const dir = await mkdtemp(path.join(tmpdir(), `roomcast-${backend}-`));

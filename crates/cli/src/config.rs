@@ -178,12 +178,16 @@ pub struct ChatSection {
     /// Realtime: a typing indicator ends this long after the user's last
     /// `typing:true` (the gateway then relays `typing:false`), milliseconds.
     pub typing_timeout_ms: u64,
+    /// Realtime: the latest logged events kept per room for replay on
+    /// `joinRoom {sinceEventSeq}` (older gaps are read from the store).
+    pub replay_buffer: usize,
 }
 
 impl Default for ChatSection {
     fn default() -> Self {
         Self {
             typing_timeout_ms: 5000,
+            replay_buffer: 256,
         }
     }
 }
@@ -306,6 +310,7 @@ impl Config {
         roomcast_gateway::ChatConfig {
             typing_timeout: Duration::from_millis(self.chat.typing_timeout_ms),
             heartbeat_interval: Duration::from_secs(self.presence.heartbeat_secs),
+            replay_buffer: self.chat.replay_buffer,
             ..roomcast_gateway::ChatConfig::default()
         }
     }

@@ -492,6 +492,58 @@ async fn the_internal_access_route_takes_service_tokens_only() {
 }
 
 #[tokio::test]
+async fn the_internal_events_route_answers_as_the_user_would_see_the_log() {
+    let secret = "shared-secret";
+    let t = TestServer::start_with(|c| c.auth.jwt_secret = secret.into()).await;
+    let (alice, ta) = t.register("alice").await;
+    let (bob, _) = t.register("bob").await;
+    let room = t.room(&ta, &[]).await;
+    for body in ["one", "two"] {
+        let (s, _) = t
+            .call(
+                Method::POST,
+                &format!("/v1/rooms/{room}/messages"),
+                Some(&ta),
+                Some(json!({"clientMsgId": body, "body": body})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let tokens = roomcast_auth::Tokens::new(secret.as_bytes(), std::time::Duration::from_secs(60));
+    let service = tokens.issue_service("rt-test");
+    let path = |user: &str, after: i64| {
+        format!("/internal/v1/events?roomId={room}&userId={user}&afterEventSeq={after}")
+    };
+    let (s, v) = t
+        .call(Method::GET, &path(&alice, 1), Some(&service), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            &v["events"][0]["eventSeq"],
+            &v["events"][0]["type"],
+            &v["events"][0]["payload"]["body"]
+        ),
+        (&json!(2), &json!("receiveMessage"), &json!("two"))
+    );
+    assert_eq!(
+        (&v["lastEventSeq"], &v["recovered"]),
+        (&json!(2), &json!(true))
+    );
+    let (s, v) = t
+        .call(Method::GET, &path(&bob, 0), Some(&service), None)
+        .await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, v) = t.call(Method::GET, &path(&alice, 0), Some(&ta), None).await;
+    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, v) = t
+        .call(Method::GET, &path(&alice, -1), Some(&service), None)
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn split_tiers_refuse_the_in_process_bus_and_a_missing_secret() {
     for role in [roomcast::Role::Api, roomcast::Role::Realtime] {
         let err = Server::build_role(role, &Config::default(), CancellationToken::new())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use roomcast_auth::Tokens;
-use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId};
+use roomcast_core::{ErrorBody, ErrorCode, RoomEvent, RoomId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,7 +19,8 @@ use crate::commands::Commands;
 use crate::consumer::{room_channel, user_channel};
 use crate::membership::{Membership, member_seq};
 use crate::presence::Presence;
-use crate::transport::{Ack, Conn, ConnId, Handler};
+use crate::replay::{self, RoomLogs, Seam};
+use crate::transport::{Ack, Conn, ConnId, Handler, Transport};
 
 /// `joinRoom` and `leaveRoom` payload.
 #[derive(Deserialize)]
@@ -28,47 +29,145 @@ struct RoomRef {
     room_id: RoomId,
 }
 
+/// `joinRoom` payload.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinRoom {
+    room_id: RoomId,
+    /// Replay the room's logged events after this position first.
+    #[serde(default)]
+    since_event_seq: Option<i64>,
+}
+
+/// Fetches from the store per rejoin at most (the buffer may move on
+/// between a fetch and the seam).
+const REJOIN_ATTEMPTS: usize = 3;
+
 /// The chat layer's [`Handler`].
 pub struct ChatHandler {
     tokens: Arc<Tokens>,
     membership: Arc<dyn Membership>,
     commands: Commands,
     presence: Arc<Presence>,
+    logs: Arc<RoomLogs>,
 }
 
 impl ChatHandler {
     /// A handler verifying tokens with `tokens`, checking `joinRoom` with
-    /// `membership` (uncached), running the bus commands with `commands` and
-    /// counting sockets in `presence`.
+    /// `membership` (uncached), running the bus commands with `commands`,
+    /// counting sockets in `presence` and replaying from `logs`.
     pub fn new(
         tokens: Arc<Tokens>,
         membership: Arc<dyn Membership>,
         commands: Commands,
         presence: Arc<Presence>,
+        logs: Arc<RoomLogs>,
     ) -> Self {
         Self {
             tokens,
             membership,
             commands,
             presence,
+            logs,
         }
     }
 
+    /// `joinRoom {roomId, sinceEventSeq?}` → `{ok, seq, eventSeq}`, plus
+    /// `recovered` with `sinceEventSeq` (see [`crate::replay`]).
     async fn join_room(&self, conn: &Conn, data: Option<Value>) -> Result<Value, ErrorBody> {
-        let join: RoomRef = data
+        let join: JoinRoom = data
             .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| bad_request("joinRoom expects {roomId: <room id>}"))?;
-        let user = conn.user();
-        self.check_member(join.room_id, user).await?;
-        // Join first, then read the room's latest seq: every message with a
+            .filter(|j: &JoinRoom| j.since_event_seq.is_none_or(|s| s >= 0))
+            .ok_or_else(|| {
+                bad_request("joinRoom expects {roomId: <room id>, sinceEventSeq?: <integer ≥ 0>}")
+            })?;
+        let (room, user) = (join.room_id, conn.user());
+        self.check_member(room, user).await?;
+        let replay = match join.since_event_seq {
+            Some(since) => Some(self.rejoin(conn, room, since).await?),
+            None => {
+                conn.join(room_channel(room));
+                None
+            }
+        };
+        // Read the room's latest seq after joining: every message with a
         // higher seq is published after this join and so reaches this socket;
         // every message up to `seq` is in the history. No gap at the seam.
-        conn.join(room_channel(join.room_id));
-        match self.check_member(join.room_id, user).await {
-            Ok(seq) => Ok(json!({ "ok": true, "seq": seq })),
+        let seq = match self.check_member(room, user).await {
+            Ok(seq) => seq,
             Err(e) => {
-                conn.leave(room_channel(join.room_id));
-                Err(e)
+                conn.leave(room_channel(room));
+                return Err(e);
+            }
+        };
+        Ok(match replay {
+            Some((true, upto)) => {
+                json!({ "ok": true, "seq": seq, "eventSeq": upto, "recovered": true })
+            }
+            Some((false, last)) => {
+                json!({ "ok": true, "seq": seq, "eventSeq": last, "recovered": false })
+            }
+            None => match self.latest_event_seq(conn, room).await {
+                Some(last) => json!({ "ok": true, "seq": seq, "eventSeq": last }),
+                None => json!({ "ok": true, "seq": seq }),
+            },
+        })
+    }
+
+    /// Replay `room` after `since` to `conn` and join it, with no gap and no
+    /// duplicate at the seam: `(true, position reached)`, or `(false, the
+    /// room's latest position)` when the gap cannot be replayed (the socket
+    /// is joined anyway; the client reloads the room).
+    async fn rejoin(
+        &self,
+        conn: &Conn,
+        room: RoomId,
+        since: i64,
+    ) -> Result<(bool, i64), ErrorBody> {
+        let send = |e: &RoomEvent| Transport::send_to(conn, &e.kind, &e.payload);
+        let join = || conn.join(room_channel(room));
+        if let Seam::Joined(n) = self.logs.rejoin(room, since, send, join) {
+            return Ok((true, since + n as i64));
+        }
+        let mut last = since;
+        for _ in 0..REJOIN_ATTEMPTS {
+            let page = self
+                .membership
+                .events(room, conn.user(), since, replay::MAX_REPLAY)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "replay: reading the room's events failed");
+                    ErrorBody::new(ErrorCode::Internal, "internal error")
+                })?;
+            last = page.last_event_seq;
+            let Some((fetched, upto)) = replay::usable(&page, since) else {
+                break;
+            };
+            if let Some(n) =
+                self.logs
+                    .rejoin_after_fetch(room, conn.id(), fetched, upto, send, join)
+            {
+                return Ok((true, since + n as i64));
+            }
+        }
+        conn.join(room_channel(room));
+        self.logs.hold_back(room, conn.id(), last);
+        Ok((false, last))
+    }
+
+    /// The room's latest logged position, read after a plain join (the
+    /// client's REST reload covers everything up to it); this socket is held
+    /// back from what this node has not emitted up to there yet. `None` if
+    /// the store could not say (the join stands; logged).
+    async fn latest_event_seq(&self, conn: &Conn, room: RoomId) -> Option<i64> {
+        match self.membership.events(room, conn.user(), i64::MAX, 1).await {
+            Ok(page) => {
+                self.logs.hold_back(room, conn.id(), page.last_event_seq);
+                Some(page.last_event_seq)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "joinRoom: could not read the room's latest eventSeq");
+                None
             }
         }
     }

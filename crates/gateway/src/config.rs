@@ -36,6 +36,9 @@ pub struct ChatConfig {
     /// take before it is abandoned (the API's node sweeper covers the rest).
     /// Default 2 s.
     pub shutdown_offline_timeout: Duration,
+    /// The latest logged events kept per room for replay on `joinRoom
+    /// {sinceEventSeq}` (see [`crate::replay`]). Default 256.
+    pub replay_buffer: usize,
 }
 
 /// Longest accepted [`ChatConfig::membership_cache_ttl`]: a member removed
@@ -54,6 +57,7 @@ impl Default for ChatConfig {
             membership_cache_ttl: MAX_MEMBERSHIP_CACHE_TTL,
             membership_cache_capacity: 65_536,
             shutdown_offline_timeout: Duration::from_secs(2),
+            replay_buffer: 256,
         }
     }
 }

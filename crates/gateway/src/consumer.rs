@@ -1,5 +1,7 @@
 //! The `chat.out` consumer: every envelope becomes one emit to this node's
 //! sockets in `room:<roomId>` or `user:<userId>`, in the order the bus delivers.
+//! Logged room events (those with an `eventSeq`) go through
+//! [`crate::replay::RoomLogs`]: once per socket, recorded for replay.
 //!
 //! Three events are routed specially ([`route`]):
 //! - `roomRemoved` (room **and** user target): every socket of the user
@@ -27,6 +29,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::MembershipCache;
+use crate::replay::{self, RoomLogs};
 use crate::transport::Transport;
 
 /// Envelope ids remembered for duplicate dropping.
@@ -105,10 +108,24 @@ pub async fn run(
     sub: Subscription,
     transport: Transport,
     cache: Arc<MembershipCache>,
+    logs: Arc<RoomLogs>,
     shutdown: CancellationToken,
 ) {
     roomcast_bus::consume(sub, shutdown, "chat.out", DEDUPE_WINDOW, |env| {
-        match route(&env) {
+        let route = route(&env);
+        // A logged room event: once per socket, in order, recorded for replay.
+        if let (Route::Emit(targets), Some(room), Some(seq)) = (&route, env.room_id, env.event_seq)
+            && env.is_logged()
+        {
+            let event = replay::event(seq, &env.kind, &env.payload);
+            logs.emit(room, event, |e, skip| {
+                for target in targets {
+                    transport.emit_skipping(target.clone(), &e.kind, &e.payload, skip);
+                }
+            });
+            return std::future::ready(roomcast_bus::Handled::Done);
+        }
+        match route {
             Route::Emit(targets) => {
                 if targets.is_empty() {
                     tracing::warn!(kind = %env.kind, id = %env.id, "chat.out envelope without a usable target; dropped");

@@ -17,6 +17,8 @@
 //!   [`cache`]: the short positive cache in front of it.
 //! - [`publish`]: what the gateway publishes, and to which topic.
 //! - [`consumer`]: the `chat.out` consumer: drops duplicates, emits to rooms.
+//! - [`replay`]: each room's recent logged events, and the seam between a
+//!   rejoin's replay (`joinRoom {sinceEventSeq}`) and the live stream.
 //! - [`config`]: [`ChatConfig`], the chat layer's settings.
 //!
 //! Socket.IO rooms are named `room:<roomId>` and `user:<userId>`.
@@ -35,6 +37,7 @@ pub mod membership;
 pub mod presence;
 pub mod publish;
 pub mod rate;
+pub mod replay;
 pub mod transport;
 pub mod typing;
 
@@ -108,11 +111,13 @@ impl Gateway {
         // still swept offline by the API once its heartbeats stop.
         let presence =
             presence::Presence::new(format!("{}:{}", deps.node, roomcast_core::now_ms()));
+        let logs = replay::RoomLogs::new(cfg.replay_buffer);
         let handler = Arc::new(chat::ChatHandler::new(
             deps.tokens,
             deps.membership,
             commands,
             presence.clone(),
+            logs.clone(),
         ));
         let (layer, transport) = Transport::build(&deps.socketio, handler);
         let sub = deps
@@ -129,6 +134,7 @@ impl Gateway {
                 sub,
                 transport.clone(),
                 cache,
+                logs,
                 shutdown.clone(),
             )),
             tokio::spawn(presence.clone().run(

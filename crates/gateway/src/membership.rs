@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId};
+use roomcast_core::{ErrorBody, ErrorCode, RoomEvents, RoomId, UserId};
 use roomcast_store::{Access, Store};
 
 /// A membership check that could not be answered (database or API unreachable).
@@ -19,6 +19,20 @@ pub struct MembershipError(pub String);
 pub trait Membership: Send + Sync + 'static {
     /// The caller's access to a room, with the room's latest seq for members.
     async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError>;
+    /// The room's logged events after position `after`, at most `limit`, as
+    /// `user` (a member) reads them (see `Store::room_events`): what a
+    /// rejoin replays when this node's buffer does not reach back. The
+    /// default has no event log: such a rejoin is answered `internal`, and a
+    /// plain join's ACK carries no `eventSeq`.
+    async fn events(
+        &self,
+        _room: RoomId,
+        _user: UserId,
+        _after: i64,
+        _limit: i64,
+    ) -> Result<RoomEvents, MembershipError> {
+        Err(MembershipError("no room event log here".into()))
+    }
 }
 
 /// A membership answer as a socket command sees it: a member's room seq, or
@@ -47,6 +61,19 @@ impl Membership for StoreMembership {
     async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
         self.0
             .access(room, user)
+            .await
+            .map_err(|e| MembershipError(e.to_string()))
+    }
+
+    async fn events(
+        &self,
+        room: RoomId,
+        user: UserId,
+        after: i64,
+        limit: i64,
+    ) -> Result<RoomEvents, MembershipError> {
+        self.0
+            .room_events(room, user, after, limit)
             .await
             .map_err(|e| MembershipError(e.to_string()))
     }
@@ -83,14 +110,18 @@ impl HttpMembership {
     }
 }
 
-#[async_trait]
-impl Membership for HttpMembership {
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
+impl HttpMembership {
+    /// `GET {api_url}{path}?{query}` with a fresh service token, as JSON.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, MembershipError> {
         let unavailable = |e: String| MembershipError(format!("API {}: {e}", self.api_url));
         let res = self
             .http
-            .get(format!("{}/internal/v1/access", self.api_url))
-            .query(&[("roomId", room.to_string()), ("userId", user.to_string())])
+            .get(format!("{}{path}", self.api_url))
+            .query(query)
             .bearer_auth(self.tokens.issue_service(&self.node))
             .send()
             .await
@@ -98,12 +129,35 @@ impl Membership for HttpMembership {
         if !res.status().is_success() {
             return Err(unavailable(format!("status {}", res.status())));
         }
-        let answer: roomcast_core::RoomAccess =
-            res.json().await.map_err(|e| unavailable(e.to_string()))?;
+        res.json().await.map_err(|e| unavailable(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Membership for HttpMembership {
+    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
+        let query = [("roomId", room.to_string()), ("userId", user.to_string())];
+        let answer: roomcast_core::RoomAccess = self.get("/internal/v1/access", &query).await?;
         Ok(match answer {
             roomcast_core::RoomAccess::NoRoom => Access::NoRoom,
             roomcast_core::RoomAccess::NotMember => Access::NotMember,
             roomcast_core::RoomAccess::Member { last_seq } => Access::Member { last_seq },
         })
+    }
+
+    async fn events(
+        &self,
+        room: RoomId,
+        user: UserId,
+        after: i64,
+        limit: i64,
+    ) -> Result<RoomEvents, MembershipError> {
+        let query = [
+            ("roomId", room.to_string()),
+            ("userId", user.to_string()),
+            ("afterEventSeq", after.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        self.get("/internal/v1/events", &query).await
     }
 }

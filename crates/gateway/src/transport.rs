@@ -172,6 +172,26 @@ impl Transport {
         self.io.emit(&room, event, &Payload::json(payload.clone()));
     }
 
+    /// [`Self::emit`], skipping the sockets `skip` (none: a plain emit).
+    pub fn emit_skipping(&self, room: String, event: &str, payload: &Value, skip: &[ConnId]) {
+        if skip.is_empty() {
+            return self.emit(room, event, payload);
+        }
+        self.io.emit_where(
+            &room,
+            |s| !skip.contains(&s.id),
+            event,
+            &Payload::json(payload.clone()),
+        );
+    }
+
+    /// Send `event` with `payload` to one socket (a replay).
+    pub fn send_to(conn: &Conn, event: &str, payload: &Value) {
+        if let Err(e) = conn.0.emit(event, &Payload::json(payload.clone())) {
+            tracing::debug!(error = %e, "could not send a replayed event");
+        }
+    }
+
     /// Emit to every socket of this node in `room` except those authenticated
     /// as `user` (whether or not they joined `user:<id>`).
     pub fn emit_except_user(&self, room: String, user: UserId, event: &str, payload: &Value) {

@@ -1,0 +1,170 @@
+// Types of @roomcast/client. The wire objects are those of docs/protocol.md.
+// socket.io-client is the application's (passed in as `io`), so its types are
+// not imported here: `SocketIoFactory` and `RoomcastSocket` describe what the
+// library needs of it.
+
+/** `io` from socket.io-client (≥ 4.6). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SocketIoFactory = (url: string, options?: any) => any;
+
+/** The socket.io-client socket under a client (see socket.io-client's `Socket`). */
+export interface RoomcastSocket {
+  readonly connected: boolean;
+  readonly id: string | undefined;
+  /** The Manager: `socket.io.engine`, reconnection settings, … */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly io: any;
+  connect(): this;
+  disconnect(): this;
+  on(event: string, listener: (...args: any[]) => void): this;
+  once(event: string, listener: (...args: any[]) => void): this;
+  off(event?: string, listener?: (...args: any[]) => void): this;
+}
+
+export interface User {
+  id: string;
+  username: string;
+}
+
+export interface ReactionCount {
+  emoji: string;
+  count: number;
+  me: boolean;
+}
+
+export interface Message {
+  id: string;
+  roomId: string;
+  seq: number;
+  senderId: string;
+  body: string;
+  clientMsgId: string;
+  createdAt: string;
+  replyTo?: string | null;
+  editedAt?: string | null;
+  deletedAt?: string | null;
+  reactions: ReactionCount[];
+}
+
+/** A logged room event's payload carries its position in the room's log. */
+export type Logged<T> = T & { eventSeq: number };
+
+export interface ReactionEvent {
+  roomId: string;
+  messageId: string;
+  seq: number;
+  userId: string;
+  emoji: string;
+}
+
+export interface ReadUpdate {
+  roomId: string;
+  userId: string;
+  seq: number;
+}
+
+export interface Room {
+  id: string;
+  kind: 'group' | 'dm';
+  name: string;
+  members: string[];
+  roles: Record<string, 'owner' | 'admin' | 'member'>;
+  lastSeq: number;
+  createdAt: string;
+  lastActivityAt: string;
+}
+
+export interface RoomView extends Room {
+  readSeq: number;
+  unreadCount: number;
+  lastMessage: Message | null;
+}
+
+export interface Typing {
+  roomId: string;
+  userId: string;
+  typing: boolean;
+}
+
+export interface Presence {
+  userId: string;
+  online: boolean;
+  lastSeenAt?: string | null;
+}
+
+export interface RoomcastEvents {
+  receiveMessage: Logged<Message>;
+  messageUpdated: Logged<Message>;
+  messageDeleted: Logged<Message>;
+  reactionAdded: Logged<ReactionEvent>;
+  reactionRemoved: Logged<ReactionEvent>;
+  messageReadUpdate: Logged<ReadUpdate>;
+  roomUpdated: RoomView;
+  roomRemoved: { roomId: string; userId: string };
+  typing: Typing;
+  presence: Presence;
+  /** The gap could not be replayed: refetch the room through REST, then continue from `eventSeq`. */
+  reload: { roomId: string; eventSeq: number };
+  connect: undefined;
+  disconnect: string;
+  error: Error;
+}
+
+export interface JoinAck {
+  ok: true;
+  seq: number;
+  eventSeq?: number;
+  recovered?: boolean;
+}
+
+export declare const LOGGED_EVENTS: readonly (keyof RoomcastEvents)[];
+export declare const OTHER_EVENTS: readonly (keyof RoomcastEvents)[];
+
+export declare class RoomcastError extends Error {
+  code: string;
+  constructor(code: string, message: string);
+}
+
+export interface Session {
+  token: string;
+  user: User;
+}
+
+export declare function login(
+  baseUrl: string,
+  username: string,
+  password: string,
+  options?: { fetch?: typeof fetch },
+): Promise<Session>;
+
+export declare function register(
+  baseUrl: string,
+  username: string,
+  password: string,
+  options?: { fetch?: typeof fetch },
+): Promise<Session>;
+
+export interface ClientOptions {
+  /** `io` from socket.io-client. */
+  io: SocketIoFactory;
+  url: string;
+  token: string;
+  /** Also join the user channel (room list, presence) on every connect. Default true. */
+  joinUser?: boolean;
+  /** More socket.io-client options (`transports`, reconnection delays, …); `auth` is set by the client. */
+  socketOptions?: Record<string, unknown>;
+}
+
+export declare class RoomcastClient {
+  constructor(options: ClientOptions);
+  readonly socket: RoomcastSocket;
+  connect(): Promise<this>;
+  close(): void;
+  on<E extends keyof RoomcastEvents>(event: E, handler: (payload: RoomcastEvents[E]) => void): () => void;
+  lastEventSeq(roomId: string): number | undefined;
+  joinRoom(roomId: string, options?: { sinceEventSeq?: number }): Promise<JoinAck>;
+  leaveRoom(roomId: string): Promise<{ ok: true }>;
+  sendMessage(roomId: string, body: string, clientMsgId?: string, replyTo?: string): Promise<{ ok: true; clientMsgId: string }>;
+  markRead(roomId: string, seq: number): Promise<{ ok: true }>;
+  typing(roomId: string, typing?: boolean): Promise<{ ok: true }>;
+}

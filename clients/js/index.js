@@ -1,0 +1,242 @@
+// @roomcast/client: a thin layer over the official socket.io-client that keeps
+// a roomcast client's view of its rooms exact across reconnects.
+//
+// - Tracks, per joined room, the last `eventSeq` handled.
+// - After any reconnect (a network drop, a server restart, a server-initiated
+//   disconnect, after which socket.io-client does not reconnect by itself) it
+//   rejoins every room with `sinceEventSeq`: the server replays what was missed.
+// - Drops an event already handled, and resyncs on a gap, so the application
+//   sees each room event once, in order.
+// - When the server cannot replay a gap (`recovered: false`) it emits
+//   `reload` for that room: fetch the room again through REST.
+//
+// socket.io-client is passed in (`io`), so the application's own copy is used.
+
+/** Room events carrying an `eventSeq`, delivered once and in order. */
+export const LOGGED_EVENTS = [
+  'receiveMessage',
+  'messageUpdated',
+  'messageDeleted',
+  'reactionAdded',
+  'reactionRemoved',
+  'messageReadUpdate',
+];
+
+/** Per-user and ephemeral events, passed through as they come. */
+export const OTHER_EVENTS = ['roomUpdated', 'roomRemoved', 'typing', 'presence'];
+
+/** A failed call: `code` is roomcast's error code (`bad_request`, `forbidden`, …). */
+export class RoomcastError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'RoomcastError';
+    this.code = code;
+  }
+}
+
+async function post(baseUrl, path, body, fetchImpl = globalThis.fetch) {
+  const res = await fetchImpl(new URL(path, baseUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    throw new RoomcastError(json?.error?.code ?? 'http_error', json?.error?.message ?? `HTTP ${res.status}`);
+  }
+  return json;
+}
+
+/** `POST /v1/auth/login` → `{ token, user }`. */
+export function login(baseUrl, username, password, { fetch } = {}) {
+  return post(baseUrl, '/v1/auth/login', { username, password }, fetch);
+}
+
+/** `POST /v1/auth/register` → `{ token, user }`. */
+export function register(baseUrl, username, password, { fetch } = {}) {
+  return post(baseUrl, '/v1/auth/register', { username, password }, fetch);
+}
+
+/**
+ * One connection to roomcast. Events: every name in `LOGGED_EVENTS` and
+ * `OTHER_EVENTS` (handler gets the payload), plus `reload` (`{roomId,
+ * eventSeq}`: the gap could not be replayed; refetch the room), `connect`,
+ * `disconnect` (reason) and `error` (an Error from a rejoin).
+ */
+export class RoomcastClient {
+  #socket;
+  #rooms = new Map(); // roomId → last eventSeq handled
+  #pending = new Map(); // roomId → events received before its first join's ACK
+  #handlers = new Map(); // event → Set<handler>
+  #user;
+  #closed = false;
+
+  /**
+   * @param {object} o
+   * @param {Function} o.io `io` from socket.io-client
+   * @param {string} o.url the server's base URL
+   * @param {string} o.token a roomcast token (see `login`)
+   * @param {boolean} [o.joinUser=true] also join the user channel (room list, presence)
+   * @param {object} [o.socketOptions] more socket.io-client options (e.g. `transports`)
+   */
+  constructor({ io, url, token, joinUser = true, socketOptions = {} }) {
+    if (typeof io !== 'function') throw new TypeError('pass `io` from socket.io-client');
+    this.#user = joinUser;
+    this.#socket = io(url, { ...socketOptions, auth: { token }, autoConnect: false });
+    for (const name of LOGGED_EVENTS) this.#socket.on(name, (p) => this.#logged(name, p));
+    for (const name of OTHER_EVENTS) this.#socket.on(name, (p) => this.#emit(name, p));
+    this.#socket.on('connect', () => this.#connected());
+    this.#socket.on('disconnect', (reason) => {
+      this.#emit('disconnect', reason);
+      // The server closed this socket on purpose (e.g. a realtime node
+      // draining): socket.io-client leaves it closed; come back.
+      if (reason === 'io server disconnect' && !this.#closed) this.#socket.connect();
+    });
+  }
+
+  /** The underlying socket.io-client socket. */
+  get socket() {
+    return this.#socket;
+  }
+
+  /** Connect; resolves on the first connection, rejects on `connect_error`. */
+  connect() {
+    return new Promise((resolve, reject) => {
+      const ok = () => {
+        this.#socket.off('connect_error', fail);
+        resolve(this);
+      };
+      const fail = (err) => {
+        this.#socket.off('connect', ok);
+        reject(err);
+      };
+      this.#socket.once('connect', ok);
+      this.#socket.once('connect_error', fail);
+      this.#socket.connect();
+    });
+  }
+
+  /** Disconnect for good. */
+  close() {
+    this.#closed = true;
+    this.#socket.close();
+  }
+
+  /** Listen to an event; returns a function that stops listening. */
+  on(event, handler) {
+    if (!this.#handlers.has(event)) this.#handlers.set(event, new Set());
+    this.#handlers.get(event).add(handler);
+    return () => this.#handlers.get(event)?.delete(handler);
+  }
+
+  /** The last `eventSeq` handled in `roomId` (undefined if not joined). */
+  lastEventSeq(roomId) {
+    return this.#rooms.get(roomId);
+  }
+
+  /**
+   * Join a room's live events; resolves with the ACK (`{ok, seq, eventSeq}`).
+   * With `sinceEventSeq`, what happened after it is replayed first.
+   */
+  async joinRoom(roomId, { sinceEventSeq } = {}) {
+    if (sinceEventSeq !== undefined) {
+      this.#rooms.set(roomId, sinceEventSeq);
+      const ack = await this.#join(roomId, sinceEventSeq);
+      if (ack.recovered === false) this.#rooms.set(roomId, ack.eventSeq);
+      return ack;
+    }
+    // Events may arrive before the ACK says where the room stands: hold them.
+    const held = [];
+    this.#pending.set(roomId, held);
+    try {
+      const ack = await this.#join(roomId);
+      this.#rooms.set(roomId, ack.eventSeq ?? 0);
+      return ack;
+    } finally {
+      this.#pending.delete(roomId);
+      for (const [name, payload] of held) this.#logged(name, payload);
+    }
+  }
+
+  /** Stop receiving a room's events on this connection. */
+  async leaveRoom(roomId) {
+    this.#rooms.delete(roomId);
+    return this.#ack('leaveRoom', { roomId });
+  }
+
+  /** Send a message over the socket (`sendMessage`); resolves with the ACK. */
+  sendMessage(roomId, body, clientMsgId = globalThis.crypto.randomUUID(), replyTo) {
+    return this.#ack('sendMessage', { roomId, clientMsgId, body, ...(replyTo ? { replyTo } : {}) });
+  }
+
+  /** Move the read marker (`markMessageRead`). */
+  markRead(roomId, seq) {
+    return this.#ack('markMessageRead', { roomId, seq });
+  }
+
+  /** Typing indicator. */
+  typing(roomId, typing = true) {
+    return this.#ack('typing', { roomId, typing });
+  }
+
+  async #ack(event, payload) {
+    const ack = await this.#socket.timeout(10_000).emitWithAck(event, payload);
+    if (!ack?.ok) throw new RoomcastError(ack?.error?.code ?? 'internal', ack?.error?.message ?? 'no answer');
+    return ack;
+  }
+
+  #join(roomId, sinceEventSeq) {
+    const payload = sinceEventSeq === undefined ? { roomId } : { roomId, sinceEventSeq };
+    return this.#ack('joinRoom', payload);
+  }
+
+  async #connected() {
+    this.#emit('connect');
+    try {
+      if (this.#user) await this.#ack('joinUser', {});
+      await Promise.all([...this.#rooms.keys()].map((roomId) => this.#rejoin(roomId)));
+    } catch (err) {
+      this.#emit('error', err);
+    }
+  }
+
+  /** Rejoin `roomId` after what was handled; the server replays the rest. */
+  async #rejoin(roomId) {
+    const since = this.#rooms.get(roomId);
+    if (since === undefined) return;
+    const ack = await this.#join(roomId, since);
+    if (ack.recovered === false) {
+      this.#rooms.set(roomId, ack.eventSeq);
+      this.#emit('reload', { roomId, eventSeq: ack.eventSeq });
+    }
+  }
+
+  #logged(name, payload) {
+    const roomId = payload?.roomId;
+    const seq = payload?.eventSeq;
+    const held = this.#pending.get(roomId);
+    if (held) return void held.push([name, payload]);
+    const last = this.#rooms.get(roomId);
+    if (last === undefined || !Number.isInteger(seq)) return this.#emit(name, payload);
+    if (seq <= last) return; // already handled (a replay overlapping the live stream)
+    if (seq > last + 1) {
+      // Something was skipped: ask for it again instead of showing this out of order.
+      this.#rejoin(roomId).catch((err) => this.#emit('error', err));
+      return;
+    }
+    this.#rooms.set(roomId, seq);
+    this.#emit(name, payload);
+  }
+
+  #emit(event, payload) {
+    for (const h of this.#handlers.get(event) ?? []) {
+      try {
+        h(payload);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  }
+}

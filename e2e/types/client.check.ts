@@ -1,0 +1,24 @@
+// Compile-time check of clients/js/index.d.ts against the real socket.io-client
+// types (`npm run typecheck`, run by scripts/test): the documented usage of
+// docs/client.md must type-check under --strict.
+import { io } from 'socket.io-client';
+import { RoomcastClient, RoomcastError, login, type Logged, type Message } from '../../clients/js/index.js';
+
+export async function documentedUsage(url: string): Promise<void> {
+  const { token, user } = await login(url, 'alice', 'correct-horse-battery');
+  const chat = new RoomcastClient({ io, url, token, socketOptions: { transports: ['websocket'] } });
+  const stop = chat.on('receiveMessage', (m: Logged<Message>) => console.log(m.eventSeq, m.seq, m.body, user.id));
+  chat.on('reload', ({ roomId, eventSeq }) => console.log(roomId, eventSeq));
+  chat.on('roomUpdated', (view) => console.log(view.unreadCount, view.lastMessage?.body));
+  await chat.connect();
+  const ack = await chat.joinRoom('room', { sinceEventSeq: 3 });
+  const position: number | undefined = ack.recovered ? ack.eventSeq : chat.lastEventSeq('room');
+  console.log(position);
+  try {
+    await chat.sendMessage('room', 'hello');
+  } catch (e) {
+    if (e instanceof RoomcastError) console.log(e.code);
+  }
+  stop();
+  chat.close();
+}

@@ -1,0 +1,171 @@
+// The jitter scenario (issue #7) at CI size: 200 clients in one room receive
+// 120 messages posted at 2/s; every client's TCP connection is cut without a
+// clean close (RST) about every 15 s and stays down about 2 s. Each client
+// uses the client library (clients/js) on the real socket.io-client.
+// Expected: every client hands over every message exactly once, in order,
+// the same as a control client that never dropped. Replay latency (post →
+// receipt of the messages a client missed while down) is reported.
+//
+// Runs in the websocket pass of the suite (the cuts are what it tests, not
+// the transport); the full size is a benchmark scenario (BENCHMARKS.md).
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, test } from 'node:test';
+import { io } from 'socket.io-client';
+import { RoomcastClient } from '../../clients/js/index.js';
+import { TRANSPORT, createRoom, register, useServer, withDeadline } from '../lib/server.mjs';
+import { say } from '../lib/chat.mjs';
+
+const CLIENTS = Number(process.env.JITTER_CLIENTS ?? 200);
+const MESSAGES = Number(process.env.JITTER_MESSAGES ?? 120);
+const PER_SEC = 2;
+const CUT_EVERY_MS = 15_000;
+const DOWN_MS = 2_000;
+
+const ctx = useServer();
+const cleanup = [];
+after(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+/** A TCP proxy to `port` for one client; `cut()` resets its connections and refuses new ones for `ms`. */
+async function proxyTo(port) {
+  const conns = new Set();
+  let down = false;
+  const server = net.createServer((c) => {
+    if (down) return c.resetAndDestroy();
+    const up = net.connect(port, '127.0.0.1');
+    conns.add(c);
+    conns.add(up);
+    const end = () => {
+      conns.delete(c);
+      conns.delete(up);
+      c.destroy();
+      up.destroy();
+    };
+    for (const s of [c, up]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+    c.pipe(up);
+    up.pipe(c);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  let timer;
+  return {
+    port: server.address().port,
+    cuts: 0,
+    cut(ms) {
+      this.cuts++;
+      down = true;
+      for (const s of conns) s.resetAndDestroy();
+      conns.clear();
+      timer = setTimeout(() => (down = false), ms);
+    },
+    close() {
+      clearTimeout(timer);
+      for (const s of conns) s.destroy();
+      server.close();
+    },
+  };
+}
+
+const percentile = (xs, p) => {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+/** A library client through `url`; records [id, eventSeq, receivedAt] of each message handed over. */
+async function member(url, session) {
+  const c = new RoomcastClient({
+    io,
+    url,
+    token: session.token,
+    joinUser: false,
+    socketOptions: { transports: ['websocket'], forceNew: true, reconnectionDelay: 300, reconnectionDelayMax: 1500 },
+  });
+  cleanup.push(() => c.close());
+  c.got = [];
+  c.on('receiveMessage', (m) => c.got.push([m.id, m.eventSeq, Date.now()]));
+  await c.connect();
+  return c;
+}
+
+test(`jitter: ${CLIENTS} clients, ${MESSAGES} messages at ${PER_SEC}/s, TCP cut every ~15 s for ~2 s: 100% delivered once, in order`, {
+  skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
+  timeout: 240_000,
+}, async (t) => {
+  const base = ctx.base;
+  const port = Number(new URL(base).port);
+  const poster = await register(base);
+  const reader = await register(base);
+  const room = await createRoom(base, poster.token, 'jitter', [reader.user.id]);
+  const control = await member(base, reader);
+  await control.joinRoom(room.id);
+
+  const clients = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    const proxy = await proxyTo(port);
+    cleanup.push(() => proxy.close());
+    const c = await member(`http://127.0.0.1:${proxy.port}`, reader);
+    await c.joinRoom(room.id);
+    c.proxy = proxy;
+    clients.push(c);
+  }
+
+  // Each client's cuts: the first at a random point of the first 15 s, then every ~15 s (±20%).
+  const start = Date.now();
+  const cutTimers = clients.map((c) => {
+    let t0;
+    const next = (ms) => {
+      t0 = setTimeout(() => {
+        c.proxy.cut(DOWN_MS * (0.75 + Math.random() / 2));
+        next(CUT_EVERY_MS * (0.8 + Math.random() * 0.4));
+      }, ms);
+    };
+    next(Math.random() * CUT_EVERY_MS);
+    return () => clearTimeout(t0);
+  });
+  cleanup.push(() => cutTimers.forEach((stop) => stop()));
+
+  const posted = new Map(); // id → post time
+  for (let i = 0; i < MESSAGES; i++) {
+    const due = start + (i * 1000) / PER_SEC;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
+    const at = Date.now();
+    const m = await say(base, poster, room.id, `m${i}`);
+    posted.set(m.id, at);
+  }
+  cutTimers.forEach((stop) => stop());
+
+  const everyone = [control, ...clients];
+  const short = () => everyone.filter((c) => c.got.length < MESSAGES).length;
+  await withDeadline(
+    new Promise((resolve) => {
+      if (short() === 0) return resolve();
+      for (const c of everyone) c.on('receiveMessage', () => short() === 0 && resolve());
+    }),
+    60_000,
+    () => `not every client got all ${MESSAGES} messages: ${short()} short`,
+  );
+
+  const want = control.got.map(([id, seq]) => [id, seq]);
+  assert.equal(want.length, MESSAGES);
+  const late = [];
+  let cuts = 0;
+  for (const c of clients) {
+    assert.deepEqual(c.got.map(([id, seq]) => [id, seq]), want, 'every message once, in order, like the control');
+    cuts += c.proxy.cuts;
+    for (const [id, , at] of c.got) {
+      const delay = at - posted.get(id);
+      if (delay > 500) late.push(delay);
+    }
+  }
+  assert.ok(cuts >= CLIENTS, `every client was cut at least once on average (${cuts} cuts)`);
+  t.diagnostic(
+    `jitter: ${CLIENTS} clients, ${cuts} cuts, ${MESSAGES * CLIENTS} deliveries, 100% once in order; ` +
+      `replayed (> 500 ms late): ${late.length}, p50 ${percentile(late, 50)} ms, p99 ${percentile(late, 99)} ms, max ${Math.max(0, ...late)} ms`,
+  );
+});

@@ -78,10 +78,18 @@ pub async fn connect_and_join(spec: &Spec) -> anyhow::Result<(Ws, Duration)> {
     let join = serde_json::json!(["joinRoom", { "roomId": &*spec.room_id }]);
     ws.send(Message::text(format!("421{join}"))).await?;
     let ack = next_text(&mut ws).await?;
-    if !ack.starts_with("431[{\"ok\":true") {
+    if !join_acked(&ack) {
         bail!("joinRoom not acknowledged ok: {ack:?}");
     }
     Ok((ws, started.elapsed()))
+}
+
+/// Whether `packet` is the ACK of our `joinRoom` (id 1) with `ok: true`.
+fn join_acked(packet: &str) -> bool {
+    packet
+        .strip_prefix("431")
+        .and_then(|args| serde_json::from_str::<serde_json::Value>(args).ok())
+        .is_some_and(|args| args[0]["ok"] == true)
 }
 
 /// The next text packet, answering pings on the way.
@@ -154,6 +162,16 @@ pub fn parse_bench_body(packet: &str) -> Option<(usize, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_join_ack_is_read_whatever_its_key_order() {
+        assert!(join_acked(r#"431[{"eventSeq":0,"ok":true,"seq":0}]"#));
+        assert!(join_acked(r#"431[{"ok":true,"seq":3}]"#));
+        assert!(!join_acked(
+            r#"431[{"ok":false,"error":{"code":"forbidden"}}]"#
+        ));
+        assert!(!join_acked(r#"432[{"ok":true}]"#));
+    }
 
     #[test]
     fn bodies_round_trip_through_a_packet() {

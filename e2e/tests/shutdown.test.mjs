@@ -36,3 +36,27 @@ test('SIGTERM disconnects websocket and polling sockets so that clients reconnec
     if (!server.exited()) await server.stop();
   }
 });
+
+test('SIGTERM drains sockets spread over realtime.drain_window_ms, not all at once', async () => {
+  const windowMs = 1500;
+  const server = await startServer({ ROOMCAST_REALTIME__DRAIN_WINDOW_MS: String(windowMs) });
+  try {
+    const { token } = await register(server.base);
+    const n = 8;
+    const sockets = [];
+    for (let i = 0; i < n; i++) {
+      sockets.push(await connect(server.base, token, { transports: ['websocket'], reconnection: true, reconnectionDelay: 60_000 }));
+    }
+    const at = sockets.map((s) => new Promise((resolve) => s.once('disconnect', () => resolve(Date.now()))));
+    server.proc.kill('SIGTERM');
+    const times = await withDeadline(Promise.all(at), 10_000, 'sockets were not all disconnected on SIGTERM');
+    const spread = Math.max(...times) - Math.min(...times);
+    // The last of n is scheduled (n-1)/n of the window after the first.
+    assert.ok(spread >= (windowMs * (n - 1)) / n - 100, `disconnects spread over ${spread} ms, expected about ${windowMs}`);
+    const exited = await server.stop();
+    assert.equal(exited.code, 0, `exit code (stderr: ${server.stderr()})`);
+  } finally {
+    closeAllSockets();
+    if (!server.exited()) await server.stop();
+  }
+});

@@ -53,6 +53,11 @@ pub struct RealtimeConfig {
     pub node_id: String,
     /// Base URL of the API tier, for membership checks on `joinRoom`.
     pub api_url: String,
+    /// `serve` and `realtime`: on shutdown, the sockets are closed spread
+    /// evenly over this many milliseconds (their clients reconnect
+    /// elsewhere without all arriving at once); `chat.out` keeps being
+    /// delivered to those not closed yet. 0: all at once.
+    pub drain_window_ms: u64,
 }
 
 impl Default for RealtimeConfig {
@@ -60,6 +65,7 @@ impl Default for RealtimeConfig {
         Self {
             node_id: String::new(),
             api_url: "http://127.0.0.1:3000".into(),
+            drain_window_ms: 2000,
         }
     }
 }

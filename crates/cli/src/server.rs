@@ -8,9 +8,11 @@
 //!   to the API tier over HTTP; no database.
 //!
 //! [`Server::build_role`] opens everything; [`Server::run`] serves on a listener
-//! until the shutdown token fires, then: disconnects sockets (clients
-//! reconnect), finishes in-flight HTTP requests (bounded by
-//! `http.shutdown_grace_ms`), lets the relay make a last pass, and returns.
+//! until the shutdown token fires, then: stops accepting, disconnects the
+//! sockets spread over `realtime.drain_window_ms` (clients reconnect, not all
+//! at once; `chat.out` still reaches those not yet closed), finishes in-flight
+//! HTTP requests (bounded by `http.shutdown_grace_ms`), stops the gateway's
+//! consumer, lets the relay make a last pass, and returns.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +56,11 @@ pub struct Server {
     transport: Option<roomcast_gateway::Transport>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
+    /// Stops the gateway's background work (the `chat.out` consumer,
+    /// presence) once the sockets are drained.
+    gateway_stop: CancellationToken,
     grace: Duration,
+    drain: Duration,
 }
 
 impl Server {
@@ -85,6 +91,7 @@ impl Server {
         let tokens = Arc::new(tokens(role, config)?);
         let topics = config.topics();
         let mut tasks = Vec::new();
+        let gateway_stop = CancellationToken::new();
         let mut router = Router::new();
         let mut transport = None;
         let mut socket_layer = None;
@@ -123,7 +130,7 @@ impl Server {
                     },
                     chat: config.chat(),
                 },
-                shutdown.clone(),
+                gateway_stop.clone(),
             )
             .await
             .context("subscribing the gateway to chat.out")?;
@@ -209,7 +216,9 @@ impl Server {
             transport,
             tasks,
             shutdown,
+            gateway_stop,
             grace: Duration::from_millis(config.http.shutdown_grace_ms),
+            drain: Duration::from_millis(config.realtime.drain_window_ms),
         })
     }
 
@@ -218,13 +227,21 @@ impl Server {
     /// and websocket upgrades hand the plain TCP stream to the Socket.IO
     /// layer so no HTTP buffer stays with an idle socket.
     pub async fn run(self, listener: TcpListener) -> anyhow::Result<()> {
-        let transport = self.transport.clone();
         let shutdown = self.shutdown.clone();
         let server = roomcast_sio::serve(listener, self.router, async move {
             shutdown.cancelled().await;
-            tracing::info!("shutting down: disconnecting sockets, finishing requests");
+            tracing::info!(
+                "shutting down: no new connections, draining sockets, finishing requests"
+            );
+        });
+        // Drain the sockets (spread over the window) while `chat.out` still
+        // reaches those not closed yet; then stop the gateway's work.
+        let (transport, shutdown, window) =
+            (self.transport.clone(), self.shutdown.clone(), self.drain);
+        let drained = tokio::spawn(async move {
+            shutdown.cancelled().await;
             if let Some(t) = transport {
-                t.close();
+                t.drain(window).await;
             }
         });
         let shutdown = self.shutdown.clone();
@@ -236,6 +253,8 @@ impl Server {
             }
         }
         self.shutdown.cancel();
+        let _ = drained.await;
+        self.gateway_stop.cancel();
         for task in self.tasks {
             let _ = task.await;
         }

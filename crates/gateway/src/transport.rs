@@ -215,6 +215,12 @@ impl Transport {
         self.io.close();
     }
 
+    /// [`Self::close`], the connections spread evenly over `window` so their
+    /// clients do not reconnect all at once (graceful drain).
+    pub async fn drain(&self, window: std::time::Duration) {
+        self.io.drain(window).await;
+    }
+
     /// Sockets of this node in `room` now.
     pub fn room_len(&self, room: &str) -> usize {
         self.io.room_len(room)

@@ -147,6 +147,22 @@ impl<H: Handler> SocketIo<H> {
         self.close_with(DisconnectReason::ServerShutdown);
     }
 
+    /// Close every session as [`Self::close`] does, spread evenly over
+    /// `window` (the first at once), so that their clients do not all
+    /// reconnect in the same instant. Sessions opened meanwhile are closed at
+    /// the end (none, once the listener stopped accepting).
+    pub async fn drain(&self, window: std::time::Duration) {
+        let clients = self.server.all_clients();
+        let n = clients.len().max(1) as u32;
+        let start = tokio::time::Instant::now();
+        for (i, client) in clients.into_iter().enumerate() {
+            tokio::time::sleep_until(start + window * i as u32 / n).await;
+            self.server
+                .close_client(&client, DisconnectReason::ServerShutdown);
+        }
+        self.close();
+    }
+
     /// Close every session for `reason`.
     pub fn close_with(&self, reason: DisconnectReason) {
         for client in self.server.all_clients() {

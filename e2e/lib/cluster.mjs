@@ -102,12 +102,13 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
       apiNodes.push(p);
     }
     const rtNodes = [];
+    const rtEnv = (i) => ({
+      ...env,
+      ROOMCAST_REALTIME__API_URL: apiNodes[0].base,
+      ROOMCAST_REALTIME__NODE_ID: `rt-${id}-${i}`,
+    });
     for (let i = 0; i < realtimes; i++) {
-      const p = await startProcess(['realtime', '--listen', '127.0.0.1:0'], {
-        ...env,
-        ROOMCAST_REALTIME__API_URL: apiNodes[0].base,
-        ROOMCAST_REALTIME__NODE_ID: `rt-${id}-${i}`,
-      });
+      const p = await startProcess(['realtime', '--listen', '127.0.0.1:0'], rtEnv(i));
       started.push(p);
       rtNodes.push(p);
     }
@@ -116,6 +117,15 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
       realtimes: rtNodes,
       env,
       db,
+      /** Stop realtime node `i` (SIGTERM: it drains) and start it again on the same port, same node id. */
+      async restartRealtime(i) {
+        const old = rtNodes[i];
+        await old.stop();
+        const p = await startProcess(['realtime', '--listen', `127.0.0.1:${old.port}`], rtEnv(i));
+        started.push(p);
+        rtNodes[i] = p;
+        return p;
+      },
       async startApi() {
         const p = await startProcess(['api', '--listen', '127.0.0.1:0', '--database-url', db.url], env);
         started.push(p);

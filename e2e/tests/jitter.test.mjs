@@ -16,6 +16,7 @@ import { io } from 'socket.io-client';
 import { RoomcastClient } from '../../clients/js/index.js';
 import { TRANSPORT, createRoom, register, useServer, withDeadline } from '../lib/server.mjs';
 import { say } from '../lib/chat.mjs';
+import { splice } from '../lib/tcp.mjs';
 
 const CLIENTS = Number(process.env.JITTER_CLIENTS ?? 200);
 const MESSAGES = Number(process.env.JITTER_MESSAGES ?? 120);
@@ -33,24 +34,7 @@ after(() => {
 async function proxyTo(port) {
   const conns = new Set();
   let down = false;
-  const server = net.createServer((c) => {
-    if (down) return c.resetAndDestroy();
-    const up = net.connect(port, '127.0.0.1');
-    conns.add(c);
-    conns.add(up);
-    const end = () => {
-      conns.delete(c);
-      conns.delete(up);
-      c.destroy();
-      up.destroy();
-    };
-    for (const s of [c, up]) {
-      s.on('error', end);
-      s.on('close', end);
-    }
-    c.pipe(up);
-    up.pipe(c);
-  });
+  const server = net.createServer((c) => (down ? c.resetAndDestroy() : splice(c, port, conns)));
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   let timer;
   return {

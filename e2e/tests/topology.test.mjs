@@ -6,8 +6,13 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { io } from 'socket.io-client';
+
+import { RoomcastClient } from '../../clients/js/index.js';
+import { splice } from '../lib/tcp.mjs';
 
 import { privateEngine, startCluster } from '../lib/cluster.mjs';
 import {
@@ -18,6 +23,7 @@ import {
   emitWithAck,
   postMessage,
   register,
+  withDeadline,
 } from '../lib/server.mjs';
 
 /** Users, one room, `clients` sockets spread over the realtime nodes, all joined. */
@@ -111,6 +117,113 @@ test('a client that drops on one realtime node and rejoins on the other with sin
     assert.deepEqual(back.inbox.items.map((m) => [m.seq, m.eventSeq]), [[2, 2], [3, 3], [4, 4], [5, 5], [6, 6]]);
     assert.deepEqual(back.inbox.items, control.inbox.items.slice(1), 'the same events as a client that never dropped');
   } finally {
+    closeAllSockets();
+    await cluster.stop();
+  }
+});
+
+/** A TCP balancer over `ports` (round robin over those not marked down). */
+async function balancer(ports) {
+  const down = new Set();
+  const conns = new Set();
+  let next = 0;
+  const server = net.createServer((c) => {
+    const alive = ports.filter((p) => !down.has(p));
+    if (!alive.length) return c.resetAndDestroy();
+    splice(c, alive[next++ % alive.length], conns);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    down: (port) => down.add(port),
+    up: (port) => down.delete(port),
+    close() {
+      for (const x of conns) x.destroy();
+      server.close();
+    },
+  };
+}
+
+test('rolling restart (NATS): each realtime node restarted with SIGTERM in turn during traffic; every client reconnects and gets every message once, in order', async (t) => {
+  const cluster = await startCluster({ backend: 'nats' });
+  const lb = await balancer(cluster.realtimes.map((r) => r.port));
+  const clients = [];
+  try {
+    const api = (i) => cluster.apis[i % 2].base;
+    const alice = await register(api(0));
+    const bob = await register(api(0));
+    const room = await createRoom(api(0), alice.token, 'rolling', [bob.user.id]);
+    for (let i = 0; i < 20; i++) {
+      const c = new RoomcastClient({
+        io,
+        url: lb.url,
+        token: bob.token,
+        joinUser: false,
+        socketOptions: { transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 },
+      });
+      c.got = [];
+      c.drops = [];
+      c.on('receiveMessage', (m) => c.got.push([m.id, m.seq, m.eventSeq]));
+      c.on('disconnect', () => c.drops.push([Date.now(), null]));
+      c.on('connect', () => {
+        const last = c.drops[c.drops.length - 1];
+        if (last && last[1] === null) last[1] = Date.now();
+      });
+      clients.push(c);
+      await c.connect();
+      await c.joinRoom(room.id);
+    }
+
+    let posting = true;
+    let sent = 0;
+    const poster = (async () => {
+      // About 20 posts/s (the pace shapes the load; nothing waits on it).
+      while (posting && sent < 190) {
+        const r = await postMessage(api(sent), alice.token, room.id, `m${sent}`);
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        sent++;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    for (let i = 0; i < cluster.realtimes.length; i++) {
+      const port = cluster.realtimes[i].port;
+      lb.down(port);
+      await cluster.restartRealtime(i);
+      lb.up(port);
+    }
+    posting = false;
+    await poster;
+
+    const want = (await (await fetch(`${api(0)}/v1/rooms/${room.id}/messages?afterSeq=0&limit=200`, {
+      headers: { authorization: `Bearer ${alice.token}` },
+    })).json()).messages.map((m) => m.id);
+    assert.equal(want.length, sent);
+    await withDeadline(
+      new Promise((resolve) => {
+        const check = () => clients.every((c) => c.got.length >= sent) && resolve();
+        check();
+        for (const c of clients) c.on('receiveMessage', check);
+      }),
+      30_000,
+      () => `not all clients got all ${sent} messages: ${clients.map((c) => c.got.length).join(',')}`,
+    );
+    const gaps = [];
+    for (const c of clients) {
+      assert.deepEqual(c.got.map(([id]) => id), want, 'every message once, in order');
+      assert.ok(c.drops.length >= 1, 'every client was moved at least once');
+      for (const [off, on] of c.drops) {
+        assert.ok(on !== null, 'every client reconnected');
+        gaps.push(on - off);
+      }
+    }
+    gaps.sort((a, b) => a - b);
+    t.diagnostic(
+      `rolling restart: ${clients.length} clients, ${sent} messages, ${gaps.length} reconnects; ` +
+        `time to reconnect p50 ${gaps[Math.floor(gaps.length / 2)]} ms, max ${gaps[gaps.length - 1]} ms`,
+    );
+  } finally {
+    for (const c of clients) c.close();
+    lb.close();
     closeAllSockets();
     await cluster.stop();
   }

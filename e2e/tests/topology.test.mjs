@@ -193,6 +193,19 @@ test('rolling restart (NATS): each realtime node restarted with SIGTERM in turn 
     }
     posting = false;
     await poster;
+    // Every client back (the signal: its connect event), then one more message after the moves.
+    await withDeadline(
+      new Promise((resolve) => {
+        const check = () => clients.every((c) => c.socket.connected) && resolve();
+        check();
+        for (const c of clients) c.on('connect', check);
+      }),
+      15_000,
+      () => `not every client reconnected: ${clients.filter((c) => !c.socket.connected).length} still away`,
+    );
+    const r = await postMessage(api(sent), alice.token, room.id, 'after the restarts');
+    assert.equal(r.status, 201);
+    sent++;
 
     const want = (await (await fetch(`${api(0)}/v1/rooms/${room.id}/messages?afterSeq=0&limit=200`, {
       headers: { authorization: `Bearer ${alice.token}` },

@@ -20,7 +20,7 @@ use crate::consumer::{room_channel, user_channel};
 use crate::membership::{Membership, member_seq};
 use crate::presence::Presence;
 use crate::replay::{self, RoomLogs, Seam};
-use crate::transport::{Ack, Conn, ConnId, Handler, Transport};
+use crate::transport::{Ack, Conn, ConnId, Handler};
 
 /// `joinRoom` and `leaveRoom` payload.
 #[derive(Deserialize)]
@@ -124,7 +124,7 @@ impl ChatHandler {
         room: RoomId,
         since: i64,
     ) -> Result<(bool, i64), ErrorBody> {
-        let send = |e: &RoomEvent| Transport::send_to(conn, &e.kind, &e.payload);
+        let send = |e: &RoomEvent| conn.emit(&e.kind, &e.payload);
         let join = || conn.join(room_channel(room));
         if let Seam::Joined(n) = self.logs.rejoin(room, since, send, join) {
             return Ok((true, since + n as i64));

@@ -24,12 +24,12 @@
 use std::sync::Arc;
 
 use roomcast_bus::Subscription;
-use roomcast_core::{Envelope, RoomId, RoomUpdates, UserId, events};
+use roomcast_core::{Envelope, RoomEvent, RoomId, RoomUpdates, UserId, events};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::MembershipCache;
-use crate::replay::{self, RoomLogs};
+use crate::replay::RoomLogs;
 use crate::transport::Transport;
 
 /// Envelope ids remembered for duplicate dropping.
@@ -117,7 +117,11 @@ pub async fn run(
         if let (Route::Emit(targets), Some(room), Some(seq)) = (&route, env.room_id, env.event_seq)
             && env.is_logged()
         {
-            let event = replay::event(seq, &env.kind, &env.payload);
+            let event = RoomEvent {
+                event_seq: seq,
+                kind: env.kind,
+                payload: env.payload,
+            };
             logs.emit(room, event, |e, skip| {
                 for target in targets {
                     transport.emit_skipping(target.clone(), &e.kind, &e.payload, skip);

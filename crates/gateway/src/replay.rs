@@ -33,7 +33,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use roomcast_core::{RoomEvent, RoomEvents, RoomId};
-use serde_json::Value;
 
 use crate::transport::ConnId;
 
@@ -194,15 +193,6 @@ impl RoomLogs {
     }
 }
 
-/// A logged event from its envelope's parts.
-pub fn event(event_seq: i64, kind: &str, payload: &Value) -> RoomEvent {
-    RoomEvent {
-        event_seq,
-        kind: kind.to_owned(),
-        payload: payload.clone(),
-    }
-}
-
 /// The store's page as far as a rejoin can use it: the events and the
 /// position they end at, or `None` when it cannot recover the gap.
 pub fn usable(page: &RoomEvents, since: i64) -> Option<(&[RoomEvent], i64)> {
@@ -222,7 +212,11 @@ mod tests {
     use super::*;
 
     fn ev(seq: i64) -> RoomEvent {
-        event(seq, "receiveMessage", &json!({ "eventSeq": seq }))
+        RoomEvent {
+            event_seq: seq,
+            kind: "receiveMessage".into(),
+            payload: json!({ "eventSeq": seq }),
+        }
     }
 
     fn seqs(v: &StdMutex<Vec<i64>>) -> Vec<i64> {

@@ -101,6 +101,13 @@ impl Conn {
     pub fn leave(&self, room: String) {
         self.0.leave(&room);
     }
+
+    /// Send `event` with `payload` to this socket only (a replay).
+    pub fn emit(&self, event: &str, payload: &Value) {
+        if let Err(e) = self.0.emit(event, &Payload::json(payload.clone())) {
+            tracing::debug!(error = %e, "could not send a replayed event");
+        }
+    }
 }
 
 /// The reply to one event.
@@ -185,13 +192,6 @@ impl Transport {
         );
     }
 
-    /// Send `event` with `payload` to one socket (a replay).
-    pub fn send_to(conn: &Conn, event: &str, payload: &Value) {
-        if let Err(e) = conn.0.emit(event, &Payload::json(payload.clone())) {
-            tracing::debug!(error = %e, "could not send a replayed event");
-        }
-    }
-
     /// Emit to every socket of this node in `room` except those authenticated
     /// as `user` (whether or not they joined `user:<id>`).
     pub fn emit_except_user(&self, room: String, user: UserId, event: &str, payload: &Value) {
@@ -209,14 +209,9 @@ impl Transport {
         self.io.leave_where(&room, |s| s.user == user);
     }
 
-    /// Close every connection; each client sees its transport close and
-    /// reconnects (elsewhere, or here once the node is back).
-    pub fn close(&self) {
-        self.io.close();
-    }
-
-    /// [`Self::close`], the connections spread evenly over `window` so their
-    /// clients do not reconnect all at once (graceful drain).
+    /// Close every connection, spread evenly over `window` so their clients
+    /// (which see their transport close and reconnect, elsewhere or here once
+    /// the node is back) do not reconnect all at once (graceful drain).
     pub async fn drain(&self, window: std::time::Duration) {
         self.io.drain(window).await;
     }

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use roomcast_core::{Envelope, RoomEvent, RoomEvents, RoomId, UserId, now_ms};
 use serde_json::Value;
 
-use super::query::{Sql, placeholders};
+use super::query::{Sql, value_rows};
 use super::{Dialect, SqlStore, load};
 use crate::StoreError;
 
@@ -72,12 +72,9 @@ pub(super) async fn log<'a, D: Dialect>(
         .collect();
     let now = now_ms();
     for chunk in rows.chunks(CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(5 * i + 1, 5)))
-            .collect();
         let sql = format!(
             "INSERT INTO room_events (room_id, event_seq, kind, payload, created_at) VALUES {}",
-            values.join(", ")
+            value_rows(chunk.len(), 5)
         );
         let sql = chunk
             .iter()

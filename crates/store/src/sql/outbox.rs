@@ -5,7 +5,7 @@
 use roomcast_core::{Envelope, now_ms, topics};
 
 use super::Dialect;
-use super::query::{Sql, placeholders};
+use super::query::{Sql, placeholders, value_rows};
 use crate::{OutboxItem, StoreError};
 
 /// Rows per `INSERT` / `DELETE` statement (three arguments a row).
@@ -21,12 +21,9 @@ pub(super) async fn queue<D: Dialect>(
     let envs = super::events::log::<D>(conn, envs).await?;
     let now = now_ms();
     for chunk in envs.chunks(CHUNK) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(3 * i + 1, 3)))
-            .collect();
         let sql = format!(
             "INSERT INTO outbox (topic, envelope, created_at) VALUES {}",
-            rows.join(", ")
+            value_rows(chunk.len(), 3)
         );
         let sql = chunk.iter().fold(Sql::new(sql), |q, env| {
             q.text(topics::CHAT_OUT)

@@ -43,6 +43,15 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `($1, …, $width), ($width+1, …), …` for a multi-row `INSERT … VALUES` of
+/// `rows` rows of `width` arguments each.
+pub fn value_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", placeholders(width * i + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Sql {
     /// A statement with no arguments yet.
     pub fn new(text: impl Into<Cow<'static, str>>) -> Self {

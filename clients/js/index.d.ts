@@ -11,6 +11,8 @@ export type SocketIoFactory = (url: string, options?: any) => any;
 export interface RoomcastSocket {
   readonly connected: boolean;
   readonly id: string | undefined;
+  /** Whether the last reconnect continued the session (connection state recovery). */
+  readonly recovered: boolean;
   /** The Manager: `socket.io.engine`, reconnection settings, … */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly io: any;
@@ -105,9 +107,18 @@ export interface RoomcastEvents {
   presence: Presence;
   /** The gap could not be replayed: refetch the room through REST, then continue from `eventSeq`. */
   reload: { roomId: string; eventSeq: number };
-  connect: undefined;
+  /** The room list (first page, latest activity first) as of a connect that was not recovered. */
+  rooms: RoomList;
+  /** `recovered`: the server continued the session by itself (connection state recovery). */
+  connect: { recovered: boolean };
   disconnect: string;
   error: Error;
+}
+
+/** One page of the room list; `next` is the `GET /v1/rooms?before=` cursor of the next. */
+export interface RoomList {
+  rooms: RoomView[];
+  next: string | null;
 }
 
 export interface JoinAck {

@@ -9,6 +9,12 @@
 //   sees each room event once, in order.
 // - When the server cannot replay a gap (`recovered: false`) it emits
 //   `reload` for that room: fetch the room again through REST.
+// - After a reconnect the server recovered by itself (connection state
+//   recovery: `socket.recovered`), nothing needs rejoining: the server put
+//   the socket back in its rooms and is replaying what was missed.
+// - On every connect that was not recovered, the user channel is joined with
+//   `{rooms: true}`: the room list (unread counts included) as of now comes
+//   back as a `rooms` event, so nothing missed while away stays stale.
 //
 // socket.io-client is passed in (`io`), so the application's own copy is used.
 
@@ -60,7 +66,8 @@ export function register(baseUrl, username, password, { fetch } = {}) {
 /**
  * One connection to roomcast. Events: every name in `LOGGED_EVENTS` and
  * `OTHER_EVENTS` (handler gets the payload), plus `reload` (`{roomId,
- * eventSeq}`: the gap could not be replayed; refetch the room), `connect`,
+ * eventSeq}`: the gap could not be replayed; refetch the room), `rooms`
+ * (`{rooms, next}`: the room list as of a connect), `connect` (`{recovered}`),
  * `disconnect` (reason) and `error` (an Error from a rejoin).
  */
 export class RoomcastClient {
@@ -191,9 +198,14 @@ export class RoomcastClient {
   }
 
   async #connected() {
-    this.#emit('connect');
+    const recovered = this.#socket.recovered === true;
+    this.#emit('connect', { recovered });
+    if (recovered) return;
     try {
-      if (this.#user) await this.#ack('joinUser', {});
+      if (this.#user) {
+        const { rooms, next } = await this.#ack('joinUser', { rooms: true });
+        this.#emit('rooms', { rooms, next });
+      }
       await Promise.all([...this.#rooms.keys()].map((roomId) => this.#rejoin(roomId)));
     } catch (err) {
       this.#emit('error', err);

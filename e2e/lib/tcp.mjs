@@ -24,3 +24,38 @@ export function splice(c, port, conns) {
   c.pipe(up);
   up.pipe(c);
 }
+
+/**
+ * A TCP proxy on a free loopback port to `127.0.0.1:port`, for one client
+ * whose network the test breaks: `cut()` resets every spliced connection
+ * (RST, no clean close) and refuses new ones until `restore()`;
+ * `retarget(port)` sends new connections elsewhere (another node).
+ */
+export async function cuttableProxy(port) {
+  const conns = new Set();
+  let down = false;
+  let target = port;
+  const server = net.createServer((c) => (down ? c.resetAndDestroy() : splice(c, target, conns)));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    url: `http://127.0.0.1:${server.address().port}`,
+    cuts: 0,
+    cut() {
+      this.cuts++;
+      down = true;
+      for (const s of conns) s.resetAndDestroy();
+      conns.clear();
+    },
+    restore() {
+      down = false;
+    },
+    retarget(p) {
+      target = p;
+    },
+    close() {
+      for (const s of conns) s.destroy();
+      server.close();
+    },
+  };
+}

@@ -10,11 +10,15 @@
 //!   `GET /v1/rooms/{roomId}/events` (403 / 404 alike): how the realtime
 //!   tier replays a room to a rejoining socket when its own buffer does not
 //!   reach back far enough.
+//! - `GET /internal/v1/rooms?userId=…&limit=M` → the first page of
+//!   `userId`'s room list (a [`roomcast_core::RoomList`], as `GET /v1/rooms`
+//!   answers it): what a `joinUser {rooms: true}` ACK and a recovered
+//!   session's refresh carry.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use roomcast_core::{RoomAccess, RoomEvents, RoomId, UserId};
+use roomcast_core::{RoomAccess, RoomEvents, RoomId, RoomList, UserId, validate};
 use roomcast_store::Access;
 use serde::Deserialize;
 
@@ -88,4 +92,30 @@ pub async fn events(
             .room_events(q.room_id, q.user_id, after, limit)
             .await?,
     ))
+}
+
+/// Query of the rooms route.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomsQuery {
+    user_id: UserId,
+    limit: Option<i64>,
+}
+
+/// `GET /internal/v1/rooms`.
+pub async fn rooms(
+    State(state): State<AppState>,
+    _caller: Service,
+    Query(q): Query<RoomsQuery>,
+) -> Result<Json<RoomList>, ApiError> {
+    let limit = crate::rooms::page_limit(
+        q.limit,
+        validate::DEFAULT_ROOM_PAGE,
+        validate::MAX_ROOM_PAGE,
+    )?;
+    let page = state.store.rooms_of(q.user_id, None, limit).await?;
+    Ok(Json(RoomList {
+        rooms: page.rooms,
+        next: page.next,
+    }))
 }

@@ -101,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/rooms/{room_id}/presence", get(reads::presence))
         .route("/internal/v1/access", get(internal::access))
         .route("/internal/v1/events", get(internal::events))
+        .route("/internal/v1/rooms", get(internal::rooms))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -14,7 +14,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use roomcast_core::{RoomId, RoomView, UserId, validate};
+use roomcast_core::{RoomId, RoomList, RoomView, UserId, validate};
 use roomcast_store::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -55,13 +55,6 @@ pub struct RoomReply {
 pub struct RoomsQuery {
     before: Option<String>,
     limit: Option<i64>,
-}
-
-/// `{rooms, next}`: one page of the caller's rooms.
-#[derive(Serialize)]
-pub struct RoomsReply {
-    rooms: Vec<RoomView>,
-    next: Option<String>,
 }
 
 /// The `roomId` path segment, or 400.
@@ -120,7 +113,7 @@ pub async fn list_rooms(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Query(q): Query<RoomsQuery>,
-) -> Result<Json<RoomsReply>, ApiError> {
+) -> Result<Json<RoomList>, ApiError> {
     let limit = page_limit(
         q.limit,
         validate::DEFAULT_ROOM_PAGE,
@@ -130,7 +123,7 @@ pub async fn list_rooms(
         .store
         .rooms_of(me, q.before.as_deref().filter(|c| !c.is_empty()), limit)
         .await?;
-    Ok(Json(RoomsReply {
+    Ok(Json(RoomList {
         rooms: page.rooms,
         next: page.next,
     }))

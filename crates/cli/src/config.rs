@@ -111,6 +111,11 @@ pub struct SocketIoSection {
     pub connect_timeout_ms: u64,
     /// Allow HTTP long-polling (false: websocket only).
     pub polling: bool,
+    /// Offer connection state recovery to `socket.io-client` (≥ 4.6),
+    /// backed by the room event log: a client that drops and reconnects to
+    /// any realtime node gets its rooms and missed events back with
+    /// `socket.recovered === true` (docs/delivery.md).
+    pub connection_state_recovery: bool,
 }
 
 /// `[bus]`
@@ -255,6 +260,7 @@ impl Default for SocketIoSection {
             max_buffer_size: 1024,
             connect_timeout_ms: 45_000,
             polling: true,
+            connection_state_recovery: true,
         }
     }
 }
@@ -306,6 +312,7 @@ impl Config {
             max_buffer_size: s.max_buffer_size,
             connect_timeout: Duration::from_millis(s.connect_timeout_ms),
             polling: s.polling,
+            recovery: s.connection_state_recovery,
             ..roomcast_gateway::SocketIoConfig::default()
         }
     }

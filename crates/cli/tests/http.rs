@@ -540,6 +540,33 @@ async fn the_internal_events_route_answers_as_the_user_would_see_the_log() {
         .call(Method::GET, &path(&alice, -1), Some(&service), None)
         .await;
     assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
+
+    // The room list, as `GET /v1/rooms` answers it, for `joinUser {rooms}`.
+    let rooms = |user: &str, limit: i64| format!("/internal/v1/rooms?userId={user}&limit={limit}");
+    let (s, v) = t
+        .call(Method::GET, &rooms(&alice, 10), Some(&service), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["rooms"][0]["id"], &v["rooms"][0]["lastSeq"], &v["next"]),
+        (&json!(room), &json!(2), &Value::Null)
+    );
+    let (s, v) = t
+        .call(Method::GET, &rooms(&bob, 10), Some(&service), None)
+        .await;
+    assert_eq!(
+        (s, &v["rooms"]),
+        (StatusCode::OK, &json!([])),
+        "bob has none"
+    );
+    let (s, v) = t
+        .call(Method::GET, &rooms(&alice, 10), Some(&ta), None)
+        .await;
+    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, v) = t
+        .call(Method::GET, &rooms(&alice, 0), Some(&service), None)
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
     t.stop().await;
 }
 

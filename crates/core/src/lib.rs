@@ -22,7 +22,7 @@ pub use ids::{EnvelopeId, MessageId, RoomId, UserId};
 pub use replay::{RoomEvent, RoomEvents};
 pub use wire::{
     MarkMessageRead, Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room,
-    RoomAccess, RoomKind, RoomRemoved, RoomUpdates, RoomView, SendMessage, Typing, User,
+    RoomAccess, RoomKind, RoomList, RoomRemoved, RoomUpdates, RoomView, SendMessage, Typing, User,
 };
 
 /// Milliseconds since the Unix epoch, now.

@@ -146,6 +146,17 @@ impl RoomView {
     }
 }
 
+/// One page of a user's room list, latest activity first: the body of
+/// `GET /v1/rooms`, of the internal `GET /internal/v1/rooms`, and of a
+/// `joinUser {rooms: true}` ACK (with `ok`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomList {
+    /// The rooms, as the user sees them (read marker, unread count).
+    pub rooms: Vec<RoomView>,
+    /// Cursor of the next page (`GET /v1/rooms?before=`), `null` on the last.
+    pub next: Option<String>,
+}
+
 /// Payload of the internal `roomUpdatedMany` envelope: one room change told
 /// to many members, each of whom sees it with their own read marker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

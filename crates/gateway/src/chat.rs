@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use roomcast_auth::Tokens;
-use roomcast_core::{ErrorBody, ErrorCode, RoomEvent, RoomId, UserId};
+use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId, validate};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,8 +19,9 @@ use crate::commands::Commands;
 use crate::consumer::{room_channel, user_channel};
 use crate::membership::{Membership, member_seq};
 use crate::presence::Presence;
-use crate::replay::{self, RoomLogs, Seam};
-use crate::transport::{Ack, Conn, ConnId, Handler};
+use crate::recovery::{self, Offset};
+use crate::replay::{self, RoomLogs, SocketRef};
+use crate::transport::{Ack, Conn, ConnId, Handler, Restore};
 
 /// `joinRoom` and `leaveRoom` payload.
 #[derive(Deserialize)]
@@ -38,10 +39,6 @@ struct JoinRoom {
     #[serde(default)]
     since_event_seq: Option<i64>,
 }
-
-/// Fetches from the store per rejoin at most (the buffer may move on
-/// between a fetch and the seam).
-const REJOIN_ATTEMPTS: usize = 3;
 
 /// The chat layer's [`Handler`].
 pub struct ChatHandler {
@@ -84,7 +81,9 @@ impl ChatHandler {
         let (room, user) = (join.room_id, conn.user());
         self.check_member(room, user).await?;
         let replay = match join.since_event_seq {
-            Some(since) => Some(self.rejoin(conn, room, since).await?),
+            Some(since) => {
+                Some(replay::rejoin(&self.logs, &*self.membership, conn, room, since).await?)
+            }
             None => {
                 conn.join(room_channel(room));
                 None
@@ -97,10 +96,11 @@ impl ChatHandler {
             Ok(seq) => seq,
             Err(e) => {
                 conn.leave(room_channel(room));
+                self.logs.left(conn.id(), room);
                 return Err(e);
             }
         };
-        Ok(match replay {
+        let reply = match replay {
             Some((true, upto)) => {
                 json!({ "ok": true, "seq": seq, "eventSeq": upto, "recovered": true })
             }
@@ -111,48 +111,9 @@ impl ChatHandler {
                 Some(last) => json!({ "ok": true, "seq": seq, "eventSeq": last }),
                 None => json!({ "ok": true, "seq": seq }),
             },
-        })
-    }
-
-    /// Replay `room` after `since` to `conn` and join it, with no gap and no
-    /// duplicate at the seam: `(true, position reached)`, or `(false, the
-    /// room's latest position)` when the gap cannot be replayed (the socket
-    /// is joined anyway; the client reloads the room).
-    async fn rejoin(
-        &self,
-        conn: &Conn,
-        room: RoomId,
-        since: i64,
-    ) -> Result<(bool, i64), ErrorBody> {
-        let send = |e: &RoomEvent| conn.emit(&e.kind, &e.payload);
-        let join = || conn.join(room_channel(room));
-        if let Seam::Joined(n) = self.logs.rejoin(room, since, send, join) {
-            return Ok((true, since + n as i64));
-        }
-        let mut last = since;
-        for _ in 0..REJOIN_ATTEMPTS {
-            let page = self
-                .membership
-                .events(room, conn.user(), since, replay::MAX_REPLAY)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "replay: reading the room's events failed");
-                    ErrorBody::new(ErrorCode::Internal, "internal error")
-                })?;
-            last = page.last_event_seq;
-            let Some((fetched, upto)) = replay::usable(&page, since) else {
-                break;
-            };
-            if let Some(n) =
-                self.logs
-                    .rejoin_after_fetch(room, conn.id(), fetched, upto, send, join)
-            {
-                return Ok((true, since + n as i64));
-            }
-        }
-        conn.join(room_channel(room));
-        self.logs.hold_back(room, conn.id(), last);
-        Ok((false, last))
+        };
+        session_updated(conn, self.logs.offset(conn.id()));
+        Ok(reply)
     }
 
     /// The room's latest logged position, read after a plain join (the
@@ -162,12 +123,39 @@ impl ChatHandler {
     async fn latest_event_seq(&self, conn: &Conn, room: RoomId) -> Option<i64> {
         match self.membership.events(room, conn.user(), i64::MAX, 1).await {
             Ok(page) => {
-                self.logs.hold_back(room, conn.id(), page.last_event_seq);
+                self.logs.hold_back(room, who(conn), page.last_event_seq);
                 Some(page.last_event_seq)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "joinRoom: could not read the room's latest eventSeq");
                 None
+            }
+        }
+    }
+
+    /// `joinUser {rooms?: bool}` → `{ok}`; with `rooms: true` also the first
+    /// page of the room list (`rooms`, `next`), read after joining: every
+    /// `roomUpdated` that follows is at least as new.
+    async fn join_user(&self, conn: &Conn, data: Option<Value>) -> Result<Value, ErrorBody> {
+        let want_rooms = match data.as_ref().and_then(|d| d.get("rooms")) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad_request("joinUser expects {rooms?: <boolean>}")),
+        };
+        conn.join(user_channel(conn.user()));
+        session_updated(conn, self.logs.user_joined(who(conn)));
+        if !want_rooms {
+            return Ok(json!({ "ok": true }));
+        }
+        match self
+            .membership
+            .rooms(conn.user(), validate::MAX_ROOM_PAGE)
+            .await
+        {
+            Ok(list) => Ok(json!({ "ok": true, "rooms": list.rooms, "next": list.next })),
+            Err(e) => {
+                tracing::error!(error = %e, "joinUser: reading the room list failed");
+                Err(ErrorBody::new(ErrorCode::Internal, "internal error"))
             }
         }
     }
@@ -178,12 +166,30 @@ impl ChatHandler {
             .and_then(|v| serde_json::from_value(v).ok())
             .ok_or_else(|| bad_request("leaveRoom expects {roomId: <room id>}"))?;
         conn.leave(room_channel(leave.room_id));
+        session_updated(conn, self.logs.left(conn.id(), leave.room_id));
         Ok(json!({ "ok": true }))
     }
 
     async fn check_member(&self, room: RoomId, user: UserId) -> Result<i64, ErrorBody> {
         member_seq(self.membership.access(room, user).await)
     }
+}
+
+/// The tracked socket behind `conn`.
+fn who(conn: &Conn) -> SocketRef {
+    SocketRef {
+        conn: conn.id(),
+        user: conn.user(),
+    }
+}
+
+/// With recovery on, tell the client its new offset (see [`recovery`]).
+fn session_updated(conn: &Conn, offset: Option<String>) {
+    let Some(offset) = offset else { return };
+    let parsed = Offset::parse(&offset).unwrap_or_default();
+    let rooms: Vec<RoomId> = parsed.rooms.iter().map(|(r, _)| *r).collect();
+    let payload = json!({ "rooms": rooms, "user": parsed.user });
+    conn.emit(recovery::SESSION_UPDATED, &payload, Some(offset));
 }
 
 fn bad_request(message: &str) -> ErrorBody {
@@ -212,7 +218,16 @@ impl Handler for ChatHandler {
         self.presence.connected(conn.user());
     }
 
+    async fn recover(&self, user: UserId, offset: &str) -> Option<Restore> {
+        let plan = recovery::plan(&self.logs, &*self.membership, user, offset).await?;
+        let (logs, membership) = (self.logs.clone(), self.membership.clone());
+        Some(Box::new(move |conn: &Conn| {
+            recovery::restore(plan, conn, &logs, &membership)
+        }))
+    }
+
     fn on_disconnect(&self, id: ConnId, user: UserId) {
+        self.logs.forget(id);
         self.commands.disconnected(id, user);
         self.presence.disconnected(user);
     }
@@ -220,10 +235,7 @@ impl Handler for ChatHandler {
     async fn on_event(&self, conn: Conn, event: String, data: Option<Value>, ack: Option<Ack>) {
         let reply = match event.as_str() {
             "joinRoom" => self.join_room(&conn, data).await,
-            "joinUser" => {
-                conn.join(user_channel(conn.user()));
-                Ok(json!({ "ok": true }))
-            }
+            "joinUser" => self.join_user(&conn, data).await,
             "leaveRoom" => self.leave_room(&conn, data),
             other => match self.commands.run(conn.id(), conn.user(), other, data).await {
                 Some(reply) => reply,

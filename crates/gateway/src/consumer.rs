@@ -122,9 +122,15 @@ pub async fn run(
                 kind: env.kind,
                 payload: env.payload,
             };
-            logs.emit(room, event, |e, skip| {
+            let recovery = logs.recovery();
+            logs.emit(room, event, |e, skip, offsets| {
                 for target in targets {
-                    transport.emit_skipping(target.clone(), &e.kind, &e.payload, skip);
+                    if recovery {
+                        let offset = |conn| offsets.of(conn);
+                        transport.emit_logged(target.clone(), &e.kind, &e.payload, skip, offset);
+                    } else {
+                        transport.emit_skipping(target.clone(), &e.kind, &e.payload, skip);
+                    }
                 }
             });
             return std::future::ready(roomcast_bus::Handled::Done);
@@ -157,6 +163,7 @@ pub async fn run(
             }
             Route::Removed { room, user } => {
                 transport.leave_user(user, room_channel(room));
+                logs.removed(user, room);
                 cache.forget(room, user);
                 transport.emit(user_channel(user), &env.kind, &env.payload);
             }

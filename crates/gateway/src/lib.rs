@@ -37,6 +37,7 @@ pub mod membership;
 pub mod presence;
 pub mod publish;
 pub mod rate;
+pub mod recovery;
 pub mod replay;
 pub mod transport;
 pub mod typing;
@@ -111,7 +112,7 @@ impl Gateway {
         // still swept offline by the API once its heartbeats stop.
         let presence =
             presence::Presence::new(format!("{}:{}", deps.node, roomcast_core::now_ms()));
-        let logs = replay::RoomLogs::new(cfg.replay_buffer);
+        let logs = replay::RoomLogs::new(cfg.replay_buffer, deps.socketio.recovery);
         let handler = Arc::new(chat::ChatHandler::new(
             deps.tokens,
             deps.membership,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_core::{ErrorBody, ErrorCode, RoomEvents, RoomId, UserId};
+use roomcast_core::{ErrorBody, ErrorCode, RoomEvents, RoomId, RoomList, UserId};
 use roomcast_store::{Access, Store};
 
 /// A membership check that could not be answered (database or API unreachable).
@@ -32,6 +32,13 @@ pub trait Membership: Send + Sync + 'static {
         _limit: i64,
     ) -> Result<RoomEvents, MembershipError> {
         Err(MembershipError("no room event log here".into()))
+    }
+
+    /// The first page (at most `limit`) of `user`'s room list, as `GET
+    /// /v1/rooms` answers it: what `joinUser {rooms: true}` and a recovered
+    /// session's refresh send. The default cannot say.
+    async fn rooms(&self, _user: UserId, _limit: i64) -> Result<RoomList, MembershipError> {
+        Err(MembershipError("no room list here".into()))
     }
 }
 
@@ -76,6 +83,18 @@ impl Membership for StoreMembership {
             .room_events(room, user, after, limit)
             .await
             .map_err(|e| MembershipError(e.to_string()))
+    }
+
+    async fn rooms(&self, user: UserId, limit: i64) -> Result<RoomList, MembershipError> {
+        let page = self
+            .0
+            .rooms_of(user, None, limit)
+            .await
+            .map_err(|e| MembershipError(e.to_string()))?;
+        Ok(RoomList {
+            rooms: page.rooms,
+            next: page.next,
+        })
     }
 }
 
@@ -159,5 +178,10 @@ impl Membership for HttpMembership {
             ("limit", limit.to_string()),
         ];
         self.get("/internal/v1/events", &query).await
+    }
+
+    async fn rooms(&self, user: UserId, limit: i64) -> Result<RoomList, MembershipError> {
+        let query = [("userId", user.to_string()), ("limit", limit.to_string())];
+        self.get("/internal/v1/rooms", &query).await
     }
 }

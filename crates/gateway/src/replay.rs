@@ -32,9 +32,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use roomcast_core::{RoomEvent, RoomEvents, RoomId};
+use roomcast_core::{ErrorBody, ErrorCode, RoomEvent, RoomEvents, RoomId, UserId};
 
-use crate::transport::ConnId;
+use crate::consumer::room_channel;
+use crate::membership::Membership;
+use crate::recovery::Offset;
+use crate::transport::{Conn, ConnId};
 
 /// Longest gap replayed on one rejoin; a client further behind reloads.
 pub const MAX_REPLAY: i64 = 1000;
@@ -68,10 +71,110 @@ impl RoomLog {
     }
 }
 
-/// Every room's log on this node.
+/// Every room's log on this node, and (with connection state recovery) what
+/// each socket has of them.
 pub struct RoomLogs {
-    rooms: Mutex<HashMap<RoomId, RoomLog>>,
+    state: Mutex<State>,
     capacity: usize,
+    recovery: bool,
+}
+
+#[derive(Default)]
+struct State {
+    rooms: HashMap<RoomId, RoomLog>,
+    /// With recovery on: each socket's logged rooms, for its offsets.
+    sockets: HashMap<ConnId, Joined>,
+}
+
+/// A socket's rooms as its recovery offsets name them.
+struct Joined {
+    user: UserId,
+    /// Joined its `user:<id>` channel.
+    user_channel: bool,
+    /// Each room, and the position the socket had when it joined it (the
+    /// room's position for it is at least that, see [`State::position`]).
+    rooms: Vec<(RoomId, i64)>,
+}
+
+/// A socket, as the logs track it.
+#[derive(Clone, Copy, Debug)]
+pub struct SocketRef {
+    /// Its id on this node.
+    pub conn: ConnId,
+    /// Its user.
+    pub user: UserId,
+}
+
+/// Builds the recovery offset of any socket (under the logs' lock).
+pub struct Offsets<'a> {
+    state: Option<&'a State>,
+}
+
+impl Offsets<'_> {
+    /// The offset to append to an event for `conn` (`None`: recovery off, or
+    /// a socket that joined nothing).
+    pub fn of(&self, conn: ConnId) -> Option<String> {
+        self.state?.offset(conn, None)
+    }
+}
+
+impl State {
+    /// What `conn` has of `room`: where it joined, or what this node emitted
+    /// since, or what it was given ahead of this node.
+    fn position(&self, conn: ConnId, room: RoomId, floor: i64) -> i64 {
+        let Some(log) = self.rooms.get(&room) else {
+            return floor;
+        };
+        let held = log.held.iter().filter(|(c, _)| *c == conn).map(|(_, u)| *u);
+        held.fold(floor.max(log.last), i64::max)
+    }
+
+    /// `conn`'s offset; `at` overrides one room's position (a replay in
+    /// progress, which may not be in the list yet).
+    fn offset(&self, conn: ConnId, at: Option<(RoomId, i64)>) -> Option<String> {
+        let joined = self.sockets.get(&conn);
+        if joined.is_none() && at.is_none() {
+            return None;
+        }
+        let mut rooms: Vec<(RoomId, i64)> = joined
+            .map(|j| {
+                j.rooms
+                    .iter()
+                    .map(|&(room, floor)| match at {
+                        Some((r, p)) if r == room => (room, p),
+                        _ => (room, self.position(conn, room, floor)),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some((r, p)) = at
+            && !rooms.iter().any(|(room, _)| *room == r)
+        {
+            rooms.push((r, p));
+        }
+        let offset = Offset {
+            user: joined.is_some_and(|j| j.user_channel),
+            rooms,
+        };
+        Some(offset.encode())
+    }
+
+    fn joined(&mut self, who: SocketRef) -> &mut Joined {
+        self.sockets.entry(who.conn).or_insert_with(|| Joined {
+            user: who.user,
+            user_channel: false,
+            rooms: Vec::new(),
+        })
+    }
+
+    /// Record that `who` has `room` up to `upto` (recovery on).
+    fn record(&mut self, who: SocketRef, room: RoomId, upto: i64) {
+        let rooms = &mut self.joined(who).rooms;
+        match rooms.iter_mut().find(|(r, _)| *r == room) {
+            Some(entry) => entry.1 = upto,
+            None => rooms.push((room, upto)),
+        }
+    }
 }
 
 /// What a rejoin found under the lock.
@@ -84,26 +187,39 @@ pub enum Seam {
 }
 
 impl RoomLogs {
-    /// Buffers of `capacity` events per room (at least 1).
-    pub fn new(capacity: usize) -> Arc<Self> {
+    /// Buffers of `capacity` events per room (at least 1); `recovery`
+    /// tracks each socket's rooms for connection state recovery offsets.
+    pub fn new(capacity: usize, recovery: bool) -> Arc<Self> {
         Arc::new(Self {
-            rooms: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
             capacity: capacity.max(1),
+            recovery,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomLog>> {
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether sockets get recovery offsets.
+    pub fn recovery(&self) -> bool {
+        self.recovery
     }
 
     /// Record and emit one logged event of `room` with `emit` (the event,
-    /// and the sockets to skip: those held back past it), unless this node
-    /// already emitted it. Events arrive in `eventSeq` order per room (the
-    /// bus keeps per-room order); after a gap (events this node never saw,
-    /// e.g. published before it subscribed) the buffer restarts.
-    pub fn emit(&self, room: RoomId, event: RoomEvent, emit: impl FnOnce(&RoomEvent, &[ConnId])) {
-        let mut rooms = self.lock();
-        let log = rooms.entry(room).or_default();
+    /// the sockets to skip: those held back past it, and every socket's
+    /// offset), unless this node already emitted it. Events arrive in
+    /// `eventSeq` order per room (the bus keeps per-room order); after a gap
+    /// (events this node never saw, e.g. published before it subscribed)
+    /// the buffer restarts.
+    pub fn emit(
+        &self,
+        room: RoomId,
+        event: RoomEvent,
+        emit: impl FnOnce(&RoomEvent, &[ConnId], &Offsets<'_>),
+    ) {
+        let mut st = self.lock();
+        let log = st.rooms.entry(room).or_default();
         if event.event_seq <= log.last {
             return;
         }
@@ -117,37 +233,50 @@ impl RoomLogs {
             .filter(|(_, upto)| *upto >= seq)
             .map(|(c, _)| *c)
             .collect();
-        emit(&event, &skip);
         log.held.retain(|(_, upto)| *upto > seq);
         log.last = seq;
         log.recent.push_back(event);
         while log.recent.len() > self.capacity {
             log.recent.pop_front();
         }
+        let st = &*st;
+        let offsets = Offsets {
+            state: self.recovery.then_some(st),
+        };
+        if let Some(event) = st.rooms.get(&room).and_then(|l| l.recent.back()) {
+            emit(event, &skip, &offsets);
+        }
     }
 
     /// The highest `eventSeq` emitted to `room` here (0: none yet).
     pub fn last(&self, room: RoomId) -> i64 {
-        self.lock().get(&room).map_or(0, |l| l.last)
+        self.lock().rooms.get(&room).map_or(0, |l| l.last)
+    }
+
+    /// Whether the buffer holds everything after `since` in `room`.
+    pub fn covers(&self, room: RoomId, since: i64) -> bool {
+        self.lock()
+            .rooms
+            .get(&room)
+            .is_some_and(|l| l.after(since).is_some())
     }
 
     /// Under the lock: if the buffer holds everything after `since`, write
-    /// it with `send` and `join` the socket; else leave the socket alone.
+    /// it with `send` (each event with `who`'s offset as of it) and `join`
+    /// the socket; else leave the socket alone.
     pub fn rejoin(
         &self,
         room: RoomId,
+        who: SocketRef,
         since: i64,
-        send: impl Fn(&RoomEvent),
+        send: impl Fn(&RoomEvent, Option<String>),
         join: impl FnOnce(),
     ) -> Seam {
-        let rooms = self.lock();
-        let Some(events) = rooms.get(&room).and_then(|l| l.after(since)) else {
+        let mut st = self.lock();
+        let Some(events) = st.rooms.get(&room).and_then(|l| l.after(since)) else {
             return Seam::Fetch;
         };
-        for e in &events {
-            send(e);
-        }
-        join();
+        self.replay(&mut st, room, who, &events, since, send, join);
         Seam::Joined(events.len())
     }
 
@@ -157,38 +286,116 @@ impl RoomLogs {
     /// them, and join. If this node has not emitted up to `upto` yet, the
     /// socket is held back until it has. `None` when the buffer has moved
     /// past `upto` without holding what follows it (fetch again from there).
+    #[allow(clippy::too_many_arguments)]
     pub fn rejoin_after_fetch(
         &self,
         room: RoomId,
-        conn: ConnId,
+        who: SocketRef,
         fetched: &[RoomEvent],
         upto: i64,
-        send: impl Fn(&RoomEvent),
+        send: impl Fn(&RoomEvent, Option<String>),
         join: impl FnOnce(),
     ) -> Option<usize> {
-        let mut rooms = self.lock();
-        let log = rooms.entry(room).or_default();
+        let mut st = self.lock();
+        let log = st.rooms.entry(room).or_default();
         let tail = if log.last < upto {
-            log.held.push((conn, upto));
+            log.held.push((who.conn, upto));
             Vec::new()
         } else {
             log.after(upto)?
         };
-        for e in fetched.iter().chain(&tail) {
-            send(e);
+        let events: Vec<RoomEvent> = fetched.iter().chain(&tail).cloned().collect();
+        self.replay(&mut st, room, who, &events, upto, send, join);
+        Some(events.len())
+    }
+
+    /// Write `events` to `who` with their offsets, join, and record where
+    /// the socket stands (`floor` if there were no events).
+    #[allow(clippy::too_many_arguments)]
+    fn replay(
+        &self,
+        st: &mut State,
+        room: RoomId,
+        who: SocketRef,
+        events: &[RoomEvent],
+        floor: i64,
+        send: impl Fn(&RoomEvent, Option<String>),
+        join: impl FnOnce(),
+    ) {
+        for e in events {
+            let offset = self
+                .recovery
+                .then(|| st.offset(who.conn, Some((room, e.event_seq))))
+                .flatten();
+            send(e, offset);
         }
         join();
-        Some(fetched.len() + tail.len())
+        if self.recovery {
+            let upto = events.last().map_or(floor, |e| e.event_seq);
+            st.record(who, room, upto);
+        }
     }
 
     /// After a plain join whose client takes the room as of `upto` (from
     /// REST): skip the socket for this room's events up to `upto` that this
     /// node has not emitted yet.
-    pub fn hold_back(&self, room: RoomId, conn: ConnId, upto: i64) {
-        let mut rooms = self.lock();
-        let log = rooms.entry(room).or_default();
+    pub fn hold_back(&self, room: RoomId, who: SocketRef, upto: i64) {
+        let mut st = self.lock();
+        let log = st.rooms.entry(room).or_default();
         if log.last < upto {
-            log.held.push((conn, upto));
+            log.held.push((who.conn, upto));
+        }
+        if self.recovery {
+            st.record(who, room, upto);
+        }
+    }
+
+    /// `who` joined its user channel; returns its offset now (recovery on).
+    pub fn user_joined(&self, who: SocketRef) -> Option<String> {
+        if !self.recovery {
+            return None;
+        }
+        let mut st = self.lock();
+        st.joined(who).user_channel = true;
+        st.offset(who.conn, None)
+    }
+
+    /// `conn` left `room`; returns its offset now (recovery on).
+    pub fn left(&self, conn: ConnId, room: RoomId) -> Option<String> {
+        if !self.recovery {
+            return None;
+        }
+        let mut st = self.lock();
+        if let Some(j) = st.sockets.get_mut(&conn) {
+            j.rooms.retain(|(r, _)| *r != room);
+        }
+        st.offset(conn, None)
+    }
+
+    /// `who`'s offset now (recovery on, and it joined something).
+    pub fn offset(&self, conn: ConnId) -> Option<String> {
+        if !self.recovery {
+            return None;
+        }
+        self.lock().offset(conn, None)
+    }
+
+    /// Every socket of `user` left `room` (removed from it).
+    pub fn removed(&self, user: UserId, room: RoomId) {
+        if !self.recovery {
+            return;
+        }
+        for j in self.lock().sockets.values_mut() {
+            if j.user == user {
+                j.rooms.retain(|(r, _)| *r != room);
+            }
+        }
+    }
+
+    /// `conn` disconnected.
+    pub fn forget(&self, conn: ConnId) {
+        if self.recovery {
+            self.lock().sockets.remove(&conn);
         }
     }
 }
@@ -203,121 +410,52 @@ pub fn usable(page: &RoomEvents, since: i64) -> Option<(&[RoomEvent], i64)> {
     Some((&page.events, upto))
 }
 
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex as StdMutex;
+/// Fetches from the store per rejoin at most (the buffer may move on
+/// between a fetch and the seam).
+const REJOIN_ATTEMPTS: usize = 3;
 
-    use serde_json::json;
-
-    use super::*;
-
-    fn ev(seq: i64) -> RoomEvent {
-        RoomEvent {
-            event_seq: seq,
-            kind: "receiveMessage".into(),
-            payload: json!({ "eventSeq": seq }),
+/// Replay `room` after `since` to `conn` and join it, with no gap and no
+/// duplicate at the seam: `(true, position reached)`, or `(false, the
+/// room's latest position)` when the gap cannot be replayed (the socket
+/// is joined anyway; the client reloads the room).
+pub async fn rejoin(
+    logs: &RoomLogs,
+    membership: &dyn Membership,
+    conn: &Conn,
+    room: RoomId,
+    since: i64,
+) -> Result<(bool, i64), ErrorBody> {
+    let who = SocketRef {
+        conn: conn.id(),
+        user: conn.user(),
+    };
+    let send = |e: &RoomEvent, offset: Option<String>| conn.emit(&e.kind, &e.payload, offset);
+    let join = || conn.join(room_channel(room));
+    if let Seam::Joined(n) = logs.rejoin(room, who, since, send, join) {
+        return Ok((true, since + n as i64));
+    }
+    let mut last = since;
+    for _ in 0..REJOIN_ATTEMPTS {
+        let page = membership
+            .events(room, who.user, since, MAX_REPLAY)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "replay: reading the room's events failed");
+                ErrorBody::new(ErrorCode::Internal, "internal error")
+            })?;
+        last = page.last_event_seq;
+        let Some((fetched, upto)) = usable(&page, since) else {
+            break;
+        };
+        if let Some(n) = logs.rejoin_after_fetch(room, who, fetched, upto, send, join) {
+            return Ok((true, since + n as i64));
         }
     }
-
-    fn seqs(v: &StdMutex<Vec<i64>>) -> Vec<i64> {
-        v.lock().unwrap().clone()
-    }
-
-    #[test]
-    fn emits_each_event_once_and_keeps_the_latest() {
-        let logs = RoomLogs::new(3);
-        let room = RoomId::new();
-        let out = StdMutex::new(Vec::new());
-        for s in [1, 2, 2, 1, 3, 4, 5] {
-            logs.emit(room, ev(s), |e, _| out.lock().unwrap().push(e.event_seq));
-        }
-        assert_eq!(seqs(&out), [1, 2, 3, 4, 5], "redeliveries are dropped");
-        assert_eq!(logs.last(room), 5);
-        let got = StdMutex::new(Vec::new());
-        let joined = StdMutex::new(false);
-        let send = |e: &RoomEvent| got.lock().unwrap().push(e.event_seq);
-        assert!(matches!(
-            logs.rejoin(room, 2, send, || *joined.lock().unwrap() = true),
-            Seam::Joined(3)
-        ));
-        assert_eq!((seqs(&got), *joined.lock().unwrap()), (vec![3, 4, 5], true));
-        assert!(matches!(
-            logs.rejoin(room, 5, |_| {}, || {}),
-            Seam::Joined(0)
-        ));
-        assert!(
-            matches!(logs.rejoin(room, 1, |_| {}, || {}), Seam::Fetch),
-            "3..5 only"
-        );
-        assert!(
-            matches!(logs.rejoin(room, 9, |_| {}, || {}), Seam::Fetch),
-            "ahead"
-        );
-        assert!(matches!(
-            logs.rejoin(RoomId::new(), 0, |_| {}, || {}),
-            Seam::Fetch
-        ));
-    }
-
-    #[test]
-    fn a_gap_restarts_the_buffer() {
-        let logs = RoomLogs::new(10);
-        let room = RoomId::new();
-        for s in [1, 2, 5, 6] {
-            logs.emit(room, ev(s), |_, _| {});
-        }
-        assert!(matches!(logs.rejoin(room, 3, |_| {}, || {}), Seam::Fetch));
-        assert!(matches!(
-            logs.rejoin(room, 4, |_| {}, || {}),
-            Seam::Joined(2)
-        ));
-    }
-
-    #[test]
-    fn a_fetch_is_continued_from_the_buffer() {
-        let logs = RoomLogs::new(2);
-        let room = RoomId::new();
-        for s in 1..=6 {
-            logs.emit(room, ev(s), |_, _| {});
-        }
-        let got = StdMutex::new(Vec::new());
-        let send = |e: &RoomEvent| got.lock().unwrap().push(e.event_seq);
-        let fetched = [ev(2), ev(3), ev(4)];
-        let conn = ConnId(1);
-        assert_eq!(
-            logs.rejoin_after_fetch(room, conn, &fetched, 4, send, || {}),
-            Some(5)
-        );
-        assert_eq!(seqs(&got), [2, 3, 4, 5, 6]);
-        assert_eq!(
-            logs.rejoin_after_fetch(room, conn, &[ev(2)], 2, |_| {}, || {}),
-            None,
-            "the buffer moved past 2"
-        );
-    }
-
-    #[test]
-    fn a_socket_ahead_of_this_node_is_skipped_until_the_node_catches_up() {
-        let logs = RoomLogs::new(4);
-        let room = RoomId::new();
-        let (ahead, plain) = (ConnId(1), ConnId(2));
-        logs.emit(room, ev(1), |_, _| {});
-        // The store had 1..=3; this node has emitted 1 only.
-        assert_eq!(
-            logs.rejoin_after_fetch(room, ahead, &[ev(2), ev(3)], 3, |_| {}, || {}),
-            Some(2)
-        );
-        logs.hold_back(room, plain, 2);
-        logs.hold_back(room, plain, 1);
-        let skipped = StdMutex::new(Vec::new());
-        for s in 2..=4 {
-            logs.emit(room, ev(s), |e, skip| {
-                skipped.lock().unwrap().push((e.event_seq, skip.to_vec()))
-            });
-        }
-        assert_eq!(
-            *skipped.lock().unwrap(),
-            [(2, vec![ahead, plain]), (3, vec![ahead]), (4, vec![])]
-        );
-    }
+    conn.join(room_channel(room));
+    logs.hold_back(room, who, last);
+    Ok((false, last))
 }
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;

@@ -46,6 +46,13 @@ pub trait Handler: Send + Sync + 'static {
     /// `Err(text)` refuses the connection with `text` as the `connect_error` message.
     fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, String>;
 
+    /// Connection state recovery: `user` (from the token) reconnects with the
+    /// last `offset` of an earlier session. `Some` continues it (see
+    /// [`crate::recovery`]); `None` (the default) starts a fresh one.
+    async fn recover(&self, _user: UserId, _offset: &str) -> Option<Restore> {
+        None
+    }
+
     /// A socket was accepted (see the module docs for when). Runs inside the
     /// protocol layer: must not block or await; hand slow work to a task.
     fn on_connect(&self, _conn: &Conn) {}
@@ -102,13 +109,28 @@ impl Conn {
         self.0.leave(&room);
     }
 
-    /// Send `event` with `payload` to this socket only (a replay).
-    pub fn emit(&self, event: &str, payload: &Value) {
-        if let Err(e) = self.0.emit(event, &Payload::json(payload.clone())) {
+    /// Send `event` with `payload` to this socket only (a replay), with the
+    /// recovery `offset` as a last argument if given.
+    pub fn emit(&self, event: &str, payload: &Value, offset: Option<String>) {
+        let mut args = Payload::json(payload.clone());
+        if let Some(offset) = offset {
+            args = args.with(Value::String(offset));
+        }
+        if let Err(e) = self.0.emit(event, &args) {
             tracing::debug!(error = %e, "could not send a replayed event");
         }
     }
+
+    /// Close this socket's connection: its client sees the transport close
+    /// and reconnects (with recovery, asking to continue its session).
+    pub fn close(&self) {
+        self.0.close(DisconnectReason::TransportError);
+    }
 }
+
+/// What a successful [`Handler::recover`] runs on the socket right after its
+/// CONNECT reply.
+pub type Restore = Box<dyn FnOnce(&Conn) + Send>;
 
 /// The reply to one event.
 pub struct Ack(roomcast_sio::Ack);
@@ -135,6 +157,18 @@ impl roomcast_sio::Handler for Adapter {
             user,
             id: ConnId::next(),
         })
+    }
+
+    async fn recover(
+        &self,
+        data: &SocketData,
+        _pid: &str,
+        offset: &str,
+    ) -> Option<roomcast_sio::Restore<SocketData>> {
+        let restore = self.0.recover(data.user, offset).await?;
+        Some(Box::new(move |conn: &roomcast_sio::Conn<SocketData>| {
+            restore(&Conn(conn.clone()))
+        }))
     }
 
     fn on_connect(&self, conn: &roomcast_sio::Conn<SocketData>) {
@@ -189,6 +223,26 @@ impl Transport {
             |s| !skip.contains(&s.id),
             event,
             &Payload::json(payload.clone()),
+        );
+    }
+
+    /// A logged room event: [`Self::emit_skipping`], each socket's copy
+    /// with its recovery offset last (from `offset`; none when it gives
+    /// `None`).
+    pub fn emit_logged(
+        &self,
+        room: String,
+        event: &str,
+        payload: &Value,
+        skip: &[ConnId],
+        offset: impl Fn(ConnId) -> Option<String>,
+    ) {
+        self.io.emit_each(
+            &room,
+            |s| !skip.contains(&s.id),
+            event,
+            &Payload::json(payload.clone()),
+            |s| offset(s.id),
         );
     }
 

@@ -26,6 +26,12 @@ pub struct Config {
     pub polling: bool,
     /// Namespaces clients may connect to; others get "Invalid namespace".
     pub namespaces: Vec<String>,
+    /// Offer connection state recovery (socket.io-client ≥ 4.6): each
+    /// CONNECT reply carries a private session id (`pid`), and a CONNECT
+    /// that brings back a `pid` and an `offset` is decided by
+    /// [`crate::Handler::recover`]. What an offset means, and appending it to
+    /// events, is the application's (see [`crate::Nsp::emit_each`]).
+    pub recovery: bool,
 }
 
 impl Default for Config {
@@ -39,6 +45,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(45),
             polling: true,
             namespaces: vec!["/".to_owned()],
+            recovery: false,
         }
     }
 }

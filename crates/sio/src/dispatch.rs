@@ -12,9 +12,10 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::codec::socket::{Packet, PacketType};
-use crate::config::DisconnectReason;
-use crate::handler::{ConnectInfo, Event, Handler, Payload};
+use crate::config::{DisconnectReason, Sid};
+use crate::handler::{ConnectInfo, Event, Handler, Payload, Restore};
 use crate::message::Message;
+use crate::namespace::Namespace;
 use crate::server::{Client, Inner, ServerOps};
 use crate::socket::{Ack, Conn, Socket};
 
@@ -101,6 +102,33 @@ impl<H: Handler> Inner<H> {
                 return;
             }
         };
+        let earlier = if self.config.recovery {
+            recovery_request(auth)
+        } else {
+            None
+        };
+        let (Some((pid, offset)), Some(this)) = (earlier, self.arc()) else {
+            return self.accept(client, ns.clone(), data, None);
+        };
+        // Recovery asks the application (the store, another tier): decided
+        // off the connection's task, before the reply. The client sends
+        // nothing on this namespace until it has the reply.
+        let (client, ns) = (client.clone(), ns.clone());
+        tokio::spawn(async move {
+            let restore = this.handler.recover(&data, pid.as_str(), &offset).await;
+            this.accept(&client, ns, data, restore.map(|r| (pid, r)));
+        });
+    }
+
+    /// Register an authenticated socket and reply; `recovered` continues the
+    /// session `pid` and runs its restore after the reply.
+    fn accept(
+        &self,
+        client: &Arc<Client<H::Data>>,
+        ns: Arc<Namespace<H::Data>>,
+        data: H::Data,
+        recovered: Option<(Sid, Restore<H::Data>)>,
+    ) {
         let socket = Arc::new(Socket::new(
             self.next_key(),
             ns.clone(),
@@ -121,8 +149,17 @@ impl<H: Handler> Inner<H> {
             .engine
             .joined
             .store(true, std::sync::atomic::Ordering::Release);
-        self.push(client, Message::connect(nsp, socket.sid.as_str()).frames());
-        self.handler.on_connect(&Conn(socket));
+        let (pid, restore) = match recovered {
+            Some((pid, restore)) => (Some(pid), Some(restore)),
+            None => (self.config.recovery.then(Sid::random), None),
+        };
+        let reply = Message::connect(&ns.name, socket.sid.as_str(), pid.as_ref().map(Sid::as_str));
+        self.push(client, reply.frames());
+        let conn = Conn(socket);
+        self.handler.on_connect(&conn);
+        if let Some(restore) = restore {
+            restore(&conn);
+        }
     }
 
     fn on_event(&self, socket: Arc<Socket<H::Data>>, packet: Packet, attachments: Vec<Bytes>) {
@@ -145,5 +182,39 @@ impl<H: Handler> Inner<H> {
         let handler = self.handler.clone();
         let conn = Conn(socket);
         tokio::spawn(async move { handler.on_event(conn, event, ack).await });
+    }
+}
+
+/// The `pid` and `offset` socket.io-client adds to the CONNECT's auth when it
+/// reconnects after a session that offered recovery; `None` when absent or
+/// malformed (a fresh session).
+fn recovery_request(auth: Option<&Value>) -> Option<(Sid, String)> {
+    let auth = auth?;
+    let pid = Sid::parse(auth.get("pid")?.as_str()?)?;
+    let offset = auth.get("offset")?.as_str()?;
+    Some((pid, offset.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_recovery_request_needs_a_well_formed_pid_and_an_offset() {
+        let pid = Sid::random();
+        let auth = json!({"token": "t", "pid": pid.as_str(), "offset": "o"});
+        assert_eq!(recovery_request(Some(&auth)), Some((pid, "o".to_owned())));
+        for bad in [
+            json!({"token": "t"}),
+            json!({"pid": pid.as_str()}),
+            json!({"pid": "short", "offset": "o"}),
+            json!({"pid": pid.as_str(), "offset": 3}),
+            json!("text"),
+        ] {
+            assert_eq!(recovery_request(Some(&bad)), None, "{bad}");
+        }
+        assert_eq!(recovery_request(None), None);
     }
 }

@@ -12,6 +12,14 @@
 //!   so whatever it emits follows the reply.
 //! - Each event's handler future is spawned as its own task: a slow handler
 //!   never stalls the connection's reads, writes or heartbeat.
+//! - Connection state recovery ([`crate::Config::recovery`]): a CONNECT
+//!   that brings back `pid` and `offset` is authenticated first, then
+//!   [`Handler::recover`] decides (asynchronously, before the reply) whether
+//!   the socket continues its earlier session; if it does, the reply carries
+//!   the same `pid` (the client sets `socket.recovered`), and the
+//!   [`Restore`] it returned runs right after [`Handler::on_connect`], so
+//!   what it emits (the missed events) follows the reply and precedes
+//!   anything emitted later.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -97,6 +105,11 @@ pub struct ConnectInfo<'a> {
     pub auth: Option<&'a Value>,
 }
 
+/// What a successful [`Handler::recover`] runs on the new socket right after
+/// its CONNECT reply and [`Handler::on_connect`]: rejoin its rooms, send
+/// what it missed. Must not block.
+pub type Restore<D> = Box<dyn FnOnce(&Conn<D>) + Send>;
+
 /// The application side of the server.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
@@ -107,6 +120,22 @@ pub trait Handler: Send + Sync + 'static {
     /// Accept (with the socket's data) or refuse (with the CONNECT_ERROR
     /// message) a namespace CONNECT. Runs before the CONNECT reply.
     fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Self::Data, String>;
+
+    /// Connection state recovery: the CONNECT (already authenticated, as
+    /// `data`) carried the private session id `pid` of an earlier session and
+    /// the last `offset` the client received. `Some` continues that session
+    /// (the reply carries the same `pid`; the restore runs after the reply);
+    /// `None` starts a fresh one (a new `pid`, `socket.recovered === false`,
+    /// and the client must rejoin and reload). The default never recovers.
+    async fn recover(
+        &self,
+        data: &Self::Data,
+        pid: &str,
+        offset: &str,
+    ) -> Option<Restore<Self::Data>> {
+        let _ = (data, pid, offset);
+        None
+    }
 
     /// A socket joined its namespace; its CONNECT reply is already queued.
     fn on_connect(&self, conn: &Conn<Self::Data>) {

@@ -101,6 +101,18 @@ impl<H: Handler> SocketIo<H> {
         self.root().emit_where(room, keep, event, payload)
     }
 
+    /// [`Nsp::emit_each`] on `/`.
+    pub fn emit_each(
+        &self,
+        room: &str,
+        keep: impl Fn(&H::Data) -> bool,
+        event: &str,
+        payload: &Payload,
+        last: impl Fn(&H::Data) -> Option<String>,
+    ) -> usize {
+        self.root().emit_each(room, keep, event, payload, last)
+    }
+
     /// Every socket of `/` in `room` whose data passes `pick` leaves `room`.
     pub fn leave_where(&self, room: &str, pick: impl Fn(&H::Data) -> bool) {
         for conn in self.root().sockets_in(room) {
@@ -192,7 +204,7 @@ impl<D: Send + Sync + 'static> Nsp<D> {
 
     /// Emit to the sockets in `room`; returns how many it reached.
     pub fn emit(&self, room: &str, event: &str, payload: &Payload) -> usize {
-        self.broadcast(Some(room), None, |_| true, event, payload)
+        self.broadcast(Some(room), None, |_| true, event, payload, |_| None)
     }
 
     /// Emit to the sockets in `room` whose data passes `keep`.
@@ -203,17 +215,33 @@ impl<D: Send + Sync + 'static> Nsp<D> {
         event: &str,
         payload: &Payload,
     ) -> usize {
-        self.broadcast(Some(room), None, keep, event, payload)
+        self.broadcast(Some(room), None, keep, event, payload, |_| None)
     }
 
     /// Emit to the sockets in `room` that are not in `except`.
     pub fn emit_except(&self, room: &str, except: &str, event: &str, payload: &Payload) -> usize {
-        self.broadcast(Some(room), Some(except), |_| true, event, payload)
+        self.broadcast(Some(room), Some(except), |_| true, event, payload, |_| None)
+    }
+
+    /// Emit to the sockets in `room` whose data passes `keep`, each with one
+    /// more argument last, `last(data)`, when that is `Some`: the
+    /// connection state recovery offset, which differs per socket. The event
+    /// is encoded once; each socket's frame is a copy of it with its own
+    /// argument appended (no copy for a socket whose `last` is `None`).
+    pub fn emit_each(
+        &self,
+        room: &str,
+        keep: impl Fn(&D) -> bool,
+        event: &str,
+        payload: &Payload,
+        last: impl Fn(&D) -> Option<String>,
+    ) -> usize {
+        self.broadcast(Some(room), None, keep, event, payload, last)
     }
 
     /// Emit to every socket of the namespace.
     pub fn emit_all(&self, event: &str, payload: &Payload) -> usize {
-        self.broadcast(None, None, |_| true, event, payload)
+        self.broadcast(None, None, |_| true, event, payload, |_| None)
     }
 
     fn broadcast(
@@ -223,6 +251,7 @@ impl<D: Send + Sync + 'static> Nsp<D> {
         keep: impl Fn(&D) -> bool,
         event: &str,
         payload: &Payload,
+        last: impl Fn(&D) -> Option<String>,
     ) -> usize {
         let Some(server) = self.ns.server.upgrade() else {
             return 0;
@@ -235,7 +264,10 @@ impl<D: Send + Sync + 'static> Nsp<D> {
         let msg = Message::event(&self.ns.name, event, payload, None);
         members
             .iter()
-            .filter(|s| s.send_via(&msg, &*server).is_ok())
+            .filter(|s| {
+                let own = last(&s.data).and_then(|arg| msg.with_last_arg(&arg));
+                s.send_via(own.as_ref().unwrap_or(&msg), &*server).is_ok()
+            })
             .count()
     }
 

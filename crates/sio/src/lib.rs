@@ -67,8 +67,10 @@
 //!
 //! The gateway (`crates/gateway/src/transport.rs`) serves roomcast's chat
 //! layer through this crate: its sockets carry a 16-byte [`Handler::Data`]
-//! (user id and connection id), broadcasts go through [`SocketIo::emit`] and
-//! [`SocketIo::emit_where`], and `roomcast` serves with [`serve`].
+//! (user id and connection id), broadcasts go through [`SocketIo::emit`],
+//! [`SocketIo::emit_where`] and, with connection state recovery
+//! ([`Config::recovery`], [`Handler::recover`]), [`SocketIo::emit_each`],
+//! which appends each socket's own offset; `roomcast` serves with [`serve`].
 
 pub mod codec;
 pub mod config;
@@ -83,7 +85,7 @@ mod server;
 pub mod socket;
 
 pub use config::{Config, DisconnectReason, Sid};
-pub use handler::{ConnectInfo, Event, Handler, Payload};
+pub use handler::{ConnectInfo, Event, Handler, Payload, Restore};
 pub use io::{Nsp, SocketIo};
 pub use message::Message;
 pub use serve::{listen, serve};

@@ -48,10 +48,37 @@ impl Message {
         Self::build(kind, nsp, Some(id), payload, &json)
     }
 
-    /// The CONNECT reply `{"sid": sid}`.
-    pub fn connect(nsp: &str, sid: &str) -> Self {
-        let json = serde_json::json!({ "sid": sid }).to_string();
+    /// The CONNECT reply `{"sid": sid}`, with `"pid"` when the server
+    /// offers connection state recovery.
+    pub fn connect(nsp: &str, sid: &str, pid: Option<&str>) -> Self {
+        let json = match pid {
+            Some(pid) => serde_json::json!({ "sid": sid, "pid": pid }),
+            None => serde_json::json!({ "sid": sid }),
+        }
+        .to_string();
         Self::build(PacketType::Connect, nsp, None, &Payload::empty(), &json)
+    }
+
+    /// This EVENT with one more argument last, `arg` (a connection state
+    /// recovery offset, which the client reads from the last argument):
+    /// the text frame is copied once, attachments are shared. `None` if the
+    /// packet has no argument list (a CONNECT, a DISCONNECT).
+    pub fn with_last_arg(&self, arg: &str) -> Option<Self> {
+        let (first, rest) = self.frames.split_first()?;
+        let text = first.data.strip_suffix(b"]")?;
+        let arg = Value::String(arg.to_owned()).to_string();
+        let mut out = Vec::with_capacity(text.len() + arg.len() + 2);
+        out.extend_from_slice(text);
+        // `[` then nothing: the event had no arguments (not even a name).
+        if !text.ends_with(b"[") {
+            out.push(b',');
+        }
+        out.extend_from_slice(arg.as_bytes());
+        out.push(b']');
+        let mut frames = Vec::with_capacity(self.frames.len());
+        frames.push(Frame::text(out));
+        frames.extend(rest.iter().cloned());
+        Some(Self { frames })
     }
 
     /// A CONNECT_ERROR `{"message": message}`.
@@ -128,6 +155,29 @@ mod tests {
     }
 
     #[test]
+    fn an_offset_is_appended_as_the_last_argument() {
+        let p = Payload::json(json!({"a": 1}));
+        let m = Message::event("/", "hi", &p, None);
+        let tailed = m.with_last_arg("r:1").unwrap();
+        assert_eq!(texts(&tailed), [&br#"42["hi",{"a":1},"r:1"]"#[..]]);
+        let bin = Message::event(
+            "/",
+            "up",
+            &Payload::empty().with_binary(Bytes::from_static(&[7])),
+            None,
+        );
+        let tailed = bin.with_last_arg("o\"q").unwrap();
+        assert_eq!(
+            texts(&tailed),
+            [
+                &br#"451-["up",{"_placeholder":true,"num":0},"o\"q"]"#[..],
+                &[7][..]
+            ]
+        );
+        assert_eq!(Message::connect("/", "s", None).with_last_arg("x"), None);
+    }
+
+    #[test]
     fn binary_events_carry_attachments() {
         let p = Payload::empty().with_binary(Bytes::from_static(&[1, 2]));
         let m = Message::event("/", "up", &p, None);
@@ -146,8 +196,12 @@ mod tests {
     #[test]
     fn connect_packets() {
         assert_eq!(
-            texts(&Message::connect("/", "abc")),
+            texts(&Message::connect("/", "abc", None)),
             [&br#"40{"sid":"abc"}"#[..]]
+        );
+        assert_eq!(
+            texts(&Message::connect("/", "abc", Some("p"))),
+            [&br#"40{"pid":"p","sid":"abc"}"#[..]]
         );
         assert_eq!(
             texts(&Message::connect_error("/custom", "Invalid namespace")),

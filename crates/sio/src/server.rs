@@ -106,6 +106,11 @@ impl<H: Handler> Inner<H> {
         self.clients.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// This server, owned (`None` while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Self>> {
+        self.this.upgrade()
+    }
+
     /// Milliseconds since the server started (the heartbeat clock).
     pub fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)

@@ -168,11 +168,17 @@ test('a junk offset starts a fresh session (recovered false), and the client can
   await tape.waitFor('receiveMessage', (x) => x.id === m.id);
 });
 
-test('recovery works on another realtime node, and after a restart (NATS + PostgreSQL)', {
+// On Pub/Sub the restart half is left out: Google's emulator keeps a
+// cancelled StreamingPull as a subscriber (see crates/bus-gcp/src/pull.rs),
+// so a realtime node restarted under the same name gets no live event until
+// the emulator gives up on the dead stream — an emulator defect that real
+// Pub/Sub does not have, and that no replay could hide from a live test.
+for (const [backend, restart] of [['nats', true], ['redis', true], ['gcp', false]]) {
+test(`recovery works on another realtime node${restart ? ', and after a restart' : ''} (${backend} + PostgreSQL)`, {
   skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
   timeout: 120_000,
 }, async () => {
-  const cluster = await startCluster({ backend: 'nats' });
+  const cluster = await startCluster({ backend });
   cleanup.push(() => cluster.stop());
   const api = cluster.apis[0].base;
   const [rt0, rt1] = cluster.realtimes;
@@ -191,6 +197,8 @@ test('recovery works on another realtime node, and after a restart (NATS + Postg
   assert.equal(socket.recovered, true, 'recovered on the other node');
   ids.push((await say(api, alice, room.id, 'on node 1')).id);
   await tape.waitFor('receiveMessage', (m) => m.id === ids.at(-1), 10_000);
+  assert.deepEqual(tape.all('receiveMessage').map((m) => m.id), ids, 'every message once, in order, on node 1');
+  if (!restart) return;
 
   // Node 1 restarts (SIGTERM: it drains, the client reconnects to the new process).
   const back = connected(socket, 'reconnect after the restart');
@@ -208,6 +216,7 @@ test('recovery works on another realtime node, and after a restart (NATS + Postg
   await tape.waitFor('receiveMessage', (m) => m.id === ids.at(-1), 10_000);
   assert.deepEqual(tape.all('receiveMessage').map((m) => m.id), ids, 'every message once, in order');
 });
+}
 
 const JITTER_CLIENTS = Number(process.env.JITTER_CLIENTS ?? 200);
 const JITTER_MESSAGES = Number(process.env.JITTER_MESSAGES ?? 120);

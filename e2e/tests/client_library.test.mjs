@@ -58,7 +58,14 @@ function handed(c, pred, what, ms = 10_000) {
   );
 }
 
-const once = (emitter, event) => new Promise((resolve) => emitter.once(event, resolve));
+const once = (emitter, event) =>
+  new Promise((resolve) => {
+    if (typeof emitter.once === 'function') return emitter.once(event, resolve);
+    const off = emitter.on(event, (payload) => {
+      off();
+      resolve(payload);
+    });
+  });
 
 describe('the client library', () => {
   test('logs in, joins, and after a dropped connection hands over what was missed once, in order, like a client that never dropped', async () => {
@@ -86,6 +93,30 @@ describe('the client library', () => {
     assert.deepEqual(bob.seen, alice.seen, 'bob handed over exactly what alice did');
     assert.deepEqual(bob.seen.map(([, p]) => p.eventSeq), [1, 2, 3, 4, 5]);
     assert.equal(bob.lastEventSeq(room.id), 5);
+  });
+
+  test('a reconnect the server could not recover: the library rejoins with sinceEventSeq and refreshes the room list', async () => {
+    const alice = await client(ctx.base);
+    const bob = await client(ctx.base, { reconnection: false });
+    const room = await makeRoom(ctx.base, alice, 'unrecovered', [{ user: bob.user }]);
+    await bob.joinRoom(room.id);
+    const m1 = await say(ctx.base, alice, room.id, 'one');
+    await handed(bob, (n, p) => p.id === m1.id, 'bob gets m1');
+
+    const gone = once(bob.socket, 'disconnect');
+    bob.socket.io.engine.close();
+    await gone;
+    const m2 = await say(ctx.base, alice, room.id, 'two');
+    bob.socket._lastOffset = 'not an offset'; // the server cannot continue this session
+    const connected = once(bob, 'connect');
+    const rooms = once(bob, 'rooms');
+    bob.socket.connect();
+    assert.deepEqual(await connected, { recovered: false });
+    const list = await withDeadline(rooms, 5000, 'no rooms event');
+    const view = list.rooms.find((r) => r.id === room.id);
+    assert.equal(view?.unreadCount, 2, 'the room list as of the reconnect');
+    await handed(bob, (n, p) => p.id === m2.id, 'bob gets m2, replayed after the rejoin');
+    assert.deepEqual(bob.seen.map(([, p]) => p.eventSeq), [1, 2]);
   });
 
   test('a wrong password is a RoomcastError with the server\'s code', async () => {

@@ -26,8 +26,11 @@
 //!   [`MAX_REPLAY`]: the client reloads the room through REST.
 //!
 //! Memory: a room's buffer holds up to `capacity` events (their payloads are
-//! shared with nothing; about 0.5 KiB each for a chat message), for rooms
-//! that had events since the node started. Rooms are not evicted yet.
+//! shared with nothing; about 0.5 KiB each for a chat message). A room that
+//! had no event while this node emitted [`IDLE_EVENTS`] others loses its
+//! buffer (checked every [`EVICT_EVERY`] events); it keeps its position
+//! (about 100 bytes), so redeliveries are still dropped, and a rejoin into
+//! it reads from the store instead.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -42,9 +45,18 @@ use crate::transport::{Conn, ConnId};
 /// Longest gap replayed on one rejoin; a client further behind reloads.
 pub const MAX_REPLAY: i64 = 1000;
 
+/// A room's buffer is dropped once this node emitted this many events of
+/// other rooms since the room's last one.
+pub const IDLE_EVENTS: u64 = 65_536;
+
+/// How often (in events emitted) idle buffers are looked for.
+pub const EVICT_EVERY: u64 = 4_096;
+
 /// A room's recent logged events on this node.
 #[derive(Default)]
 struct RoomLog {
+    /// [`State::emitted`] at this room's latest event.
+    touched: u64,
     /// Highest `eventSeq` emitted here (0: none yet).
     last: i64,
     /// The latest events, consecutive, ending at `last`.
@@ -81,6 +93,8 @@ pub struct RoomLogs {
 
 #[derive(Default)]
 struct State {
+    /// Logged events emitted by this node (a clock for eviction).
+    emitted: u64,
     rooms: HashMap<RoomId, RoomLog>,
     /// With recovery on: each socket's logged rooms, for its offsets.
     sockets: HashMap<ConnId, Joined>,
@@ -159,6 +173,17 @@ impl State {
         Some(offset.encode())
     }
 
+    /// Drop the buffers of rooms idle for [`IDLE_EVENTS`] (positions and
+    /// hold-backs stay).
+    fn evict_idle(&mut self) {
+        let horizon = self.emitted.saturating_sub(IDLE_EVENTS);
+        for log in self.rooms.values_mut() {
+            if log.touched < horizon && !log.recent.is_empty() {
+                log.recent = VecDeque::new();
+            }
+        }
+    }
+
     fn joined(&mut self, who: SocketRef) -> &mut Joined {
         self.sockets.entry(who.conn).or_insert_with(|| Joined {
             user: who.user,
@@ -219,10 +244,16 @@ impl RoomLogs {
         emit: impl FnOnce(&RoomEvent, &[ConnId], &Offsets<'_>),
     ) {
         let mut st = self.lock();
+        st.emitted += 1;
+        let now = st.emitted;
+        if now % EVICT_EVERY == 0 {
+            st.evict_idle();
+        }
         let log = st.rooms.entry(room).or_default();
         if event.event_seq <= log.last {
             return;
         }
+        log.touched = now;
         if event.event_seq != log.last + 1 {
             log.recent.clear();
         }

@@ -195,3 +195,30 @@ fn without_recovery_nothing_is_tracked() {
     logs.emit(a, ev(1), |_, _, o| assert_eq!(o.of(ConnId(1)), None));
     assert_eq!(logs.offset(ConnId(1)), None);
 }
+
+#[test]
+fn an_idle_rooms_buffer_is_dropped_but_its_position_kept() {
+    let logs = RoomLogs::new(4, false);
+    let (quiet, busy) = (RoomId::new(), RoomId::new());
+    for s in 1..=3 {
+        logs.emit(quiet, ev(s), |_, _, _| {});
+    }
+    assert!(logs.covers(quiet, 1));
+    let busy_last = (IDLE_EVENTS + EVICT_EVERY) as i64;
+    for s in 1..=busy_last {
+        logs.emit(busy, ev(s), |_, _, _| {});
+    }
+    assert!(!logs.covers(quiet, 1), "the quiet room's buffer is gone");
+    assert!(
+        logs.covers(busy, busy_last - 2),
+        "the busy one keeps its own"
+    );
+    assert_eq!(logs.last(quiet), 3, "its position is kept");
+    let again = StdMutex::new(Vec::new());
+    for s in [3, 4] {
+        logs.emit(quiet, ev(s), |e, _, _| {
+            again.lock().unwrap().push(e.event_seq)
+        });
+    }
+    assert_eq!(seqs(&again), [4], "a redelivery of 3 is still dropped");
+}

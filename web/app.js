@@ -192,7 +192,7 @@ function onConnect() {
   setStatus('connected');
   state.retrying = false;
   if (state.connectedOnce) {
-    log('reconnected: the library rejoins the open room and the server replays what was missed');
+    log('reconnected: what the open room missed meanwhile is replayed');
   } else {
     log(`connected (${state.client.socket.io.engine?.transport?.name ?? 'socket'})`);
   }

@@ -18,6 +18,7 @@
 //! - [`internal`]: routes for roomcast's other tier (service tokens only).
 //! - [`relay`]: the outbox relay.
 //! - [`presence`]: the sweeper that takes silent realtime nodes as gone.
+//! - [`web`]: the demo page (`web/`), embedded, served at `/`.
 
 pub mod auth;
 pub mod commands;
@@ -31,6 +32,7 @@ pub mod reactions;
 pub mod reads;
 pub mod relay;
 pub mod rooms;
+pub mod web;
 
 use std::sync::Arc;
 

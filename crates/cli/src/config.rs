@@ -92,6 +92,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Longest wait for in-flight requests at shutdown, milliseconds.
     pub shutdown_grace_ms: u64,
+    /// `serve` and `api`: answer the demo page (a browser chat on the
+    /// client library) at `/`.
+    pub demo_page: bool,
 }
 
 /// `[socketio]`
@@ -247,6 +250,7 @@ impl Default for HttpConfig {
             cors_origins: Vec::new(),
             max_body_bytes: roomcast_api::DEFAULT_MAX_BODY_BYTES,
             shutdown_grace_ms: 10_000,
+            demo_page: true,
         }
     }
 }

@@ -184,7 +184,13 @@ impl Server {
                 state.clone(),
                 shutdown.clone(),
             )));
-            router = roomcast_api::app(state).merge(router);
+            let api = roomcast_api::app(state);
+            let api = if config.http.demo_page {
+                api.merge(roomcast_api::web::routes())
+            } else {
+                api
+            };
+            router = api.merge(router);
         } else {
             router = router.fallback(roomcast_api::error::not_found);
         }

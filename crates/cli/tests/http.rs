@@ -395,6 +395,35 @@ async fn malformed_json_too_large_bodies_and_unknown_routes_answer_json_errors()
 }
 
 #[tokio::test]
+async fn the_demo_page_is_served_at_the_root_unless_switched_off() {
+    let t = TestServer::start().await;
+    for (path, ctype) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/client.js", "text/javascript"),
+        ("/vendor/socket.io.esm.min.js", "text/javascript"),
+    ] {
+        let res = t
+            .http
+            .get(format!("{}{path}", t.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let got = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(got.starts_with(ctype), "{path}: {got}");
+    }
+    t.stop().await;
+
+    let t = TestServer::start_with(|c| c.http.demo_page = false).await;
+    let (s, v) = t.call(Method::GET, "/", None, None).await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let (s, _) = t.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn tokens_survive_a_restart_on_the_same_database() {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let first = TestServer::start_in(dir.clone(), |_| {}).await;

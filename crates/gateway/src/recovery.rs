@@ -26,8 +26,8 @@
 //!   with any Socket.IO server.
 //! - The user channel (`u`) comes back with the room list as it is now: a
 //!   `roomUpdated` for each room of its first page (100 rooms, latest
-//!   activity first; unread counts included), whatever `roomUpdated` was
-//!   missed. A room the user was removed from while away is not rejoined;
+//!   activity first; unread counts included), read after the socket is back
+//!   in the channel, whatever `roomUpdated` was missed. A room the user was removed from while away is not rejoined;
 //!   the socket gets the `roomRemoved` it missed instead (if it had joined
 //!   the room; a removal from a room it had not joined is not told).
 //!
@@ -39,11 +39,11 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use roomcast_core::{RoomEvent, RoomId, RoomList, UserId, validate, wire};
+use roomcast_core::{RoomEvent, RoomId, UserId, events, validate, wire};
 use serde_json::Value;
 
 use crate::consumer::{room_channel, user_channel};
-use crate::membership::Membership;
+use crate::membership::{Membership, member_seq};
 use crate::replay::{self, RoomLogs, Seam, SocketRef};
 use crate::transport::Conn;
 
@@ -120,8 +120,8 @@ enum RoomPlan {
 
 /// What a recovering socket gets back.
 pub struct Plan {
-    /// The user channel, and the room list to refresh it with.
-    user_channel: Option<RoomList>,
+    /// The user channel (refreshed with the room list once rejoined).
+    user_channel: bool,
     rooms: Vec<RoomPlan>,
     removed: Vec<RoomId>,
 }
@@ -135,19 +135,8 @@ pub async fn plan(
     offset: &str,
 ) -> Option<Plan> {
     let offset = Offset::parse(offset)?;
-    let user_channel = if offset.user {
-        match membership.rooms(user, validate::MAX_ROOM_PAGE).await {
-            Ok(list) => Some(list),
-            Err(e) => {
-                tracing::warn!(error = %e, "recovery: reading the room list failed; fresh session");
-                return None;
-            }
-        }
-    } else {
-        None
-    };
     let mut plan = Plan {
-        user_channel,
+        user_channel: offset.user,
         rooms: Vec::with_capacity(offset.rooms.len()),
         removed: Vec::new(),
     };
@@ -188,44 +177,36 @@ pub async fn plan(
     Some(plan)
 }
 
-/// Carry out `plan` on the recovered socket, right after its CONNECT reply.
-/// A room whose buffer moved on since the check is finished by a task that
-/// fetches again; if even that cannot replay the gap, the connection is
-/// closed, so that the client reconnects and gets a fresh session rather
-/// than a silent hole.
+/// Carry out `plan` on the recovered socket, right after its CONNECT reply:
+/// rejoin the user channel and every room whose gap the check found
+/// replayable, replaying it (the seam of [`crate::replay`]); the rest is
+/// [`finish`]ed by a task.
 pub fn restore(plan: Plan, conn: &Conn, logs: &Arc<RoomLogs>, membership: &Arc<dyn Membership>) {
     let who = SocketRef {
         conn: conn.id(),
         user: conn.user(),
     };
-    if let Some(list) = plan.user_channel {
+    if plan.user_channel {
         conn.join(user_channel(who.user));
         logs.user_joined(who);
-        // The room list as of now: whatever `roomUpdated` was missed.
-        for view in &list.rooms {
-            match serde_json::to_value(view) {
-                Ok(payload) => conn.emit(roomcast_core::events::ROOM_UPDATED, &payload, None),
-                Err(e) => tracing::error!(error = %e, "roomUpdated does not serialize"),
-            }
-        }
-        for room in plan.removed {
-            let payload = serde_json::to_value(wire::RoomRemoved {
-                room_id: room,
+        for room in &plan.removed {
+            let removed = wire::RoomRemoved {
+                room_id: *room,
                 user_id: who.user,
-            })
-            .unwrap_or(Value::Null);
-            conn.emit(roomcast_core::events::ROOM_REMOVED, &payload, None);
+            };
+            let payload = serde_json::to_value(removed).unwrap_or(Value::Null);
+            conn.emit(events::ROOM_REMOVED, &payload, None);
         }
     }
     let send = |e: &RoomEvent, offset: Option<String>| conn.emit(&e.kind, &e.payload, offset);
+    let mut joined = Vec::with_capacity(plan.rooms.len());
+    let mut again = Vec::new();
     for room_plan in plan.rooms {
-        let (room, since) = match room_plan {
+        let (room, since, done) = match room_plan {
             RoomPlan::Buffer { room, since } => {
                 let join = || conn.join(room_channel(room));
-                if let Seam::Joined(_) = logs.rejoin(room, who, since, send, join) {
-                    continue;
-                }
-                (room, since)
+                let done = matches!(logs.rejoin(room, who, since, send, join), Seam::Joined(_));
+                (room, since, done)
             }
             RoomPlan::Fetched {
                 room,
@@ -234,25 +215,72 @@ pub fn restore(plan: Plan, conn: &Conn, logs: &Arc<RoomLogs>, membership: &Arc<d
                 upto,
             } => {
                 let join = || conn.join(room_channel(room));
-                if logs
+                let done = logs
                     .rejoin_after_fetch(room, who, &events, upto, send, join)
-                    .is_some()
-                {
-                    continue;
-                }
-                (room, since)
+                    .is_some();
+                (room, since, done)
             }
         };
-        let (conn, logs, membership) = (conn.clone(), logs.clone(), membership.clone());
-        tokio::spawn(async move {
-            match replay::rejoin(&logs, &*membership, &conn, room, since).await {
-                Ok((true, _)) => {}
-                _ => {
-                    tracing::warn!(%room, "recovery: the gap can no longer be replayed; closing the connection");
-                    conn.close();
+        if done {
+            joined.push(room);
+        } else {
+            again.push((room, since));
+        }
+    }
+    let (conn, logs, membership) = (conn.clone(), logs.clone(), membership.clone());
+    tokio::spawn(async move {
+        finish(conn, plan.user_channel, joined, again, &logs, &*membership).await;
+    });
+}
+
+/// The rest of a restore, off the connection's path: rooms whose buffer
+/// moved on since the check are fetched again; every room rejoined is
+/// checked once more now that the socket is in it (a removal during the
+/// recovery takes it out again, as `joinRoom` does); the user channel gets
+/// the room list read now, after joining it, so nothing published meanwhile
+/// is missed. A gap that can no longer be replayed, or a room list that
+/// cannot be read, closes the connection: the client reconnects and gets a
+/// fresh session rather than a silent hole.
+async fn finish(
+    conn: Conn,
+    user_channel: bool,
+    mut joined: Vec<RoomId>,
+    again: Vec<(RoomId, i64)>,
+    logs: &RoomLogs,
+    membership: &dyn Membership,
+) {
+    for (room, since) in again {
+        match replay::rejoin(logs, membership, &conn, room, since).await {
+            Ok((true, _)) => joined.push(room),
+            _ => {
+                tracing::warn!(%room, "recovery: the gap can no longer be replayed; closing the connection");
+                return conn.close();
+            }
+        }
+    }
+    for room in joined {
+        if let Err(e) = member_seq(membership.access(room, conn.user()).await) {
+            tracing::debug!(%room, error = %e.message, "recovery: no longer a member; left");
+            conn.leave(room_channel(room));
+            logs.left(conn.id(), room);
+        }
+    }
+    if !user_channel {
+        return;
+    }
+    match membership.rooms(conn.user(), validate::MAX_ROOM_PAGE).await {
+        Ok(list) => {
+            for view in &list.rooms {
+                match serde_json::to_value(view) {
+                    Ok(payload) => conn.emit(events::ROOM_UPDATED, &payload, None),
+                    Err(e) => tracing::error!(error = %e, "roomUpdated does not serialize"),
                 }
             }
-        });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "recovery: reading the room list failed; closing the connection");
+            conn.close();
+        }
     }
 }
 

@@ -246,7 +246,7 @@ impl RoomLogs {
         let mut st = self.lock();
         st.emitted += 1;
         let now = st.emitted;
-        if now % EVICT_EVERY == 0 {
+        if now.is_multiple_of(EVICT_EVERY) {
             st.evict_idle();
         }
         let log = st.rooms.entry(room).or_default();

@@ -77,7 +77,14 @@ pub async fn connect_and_join(spec: &Spec) -> anyhow::Result<(Ws, Duration)> {
     }
     let join = serde_json::json!(["joinRoom", { "roomId": &*spec.room_id }]);
     ws.send(Message::text(format!("421{join}"))).await?;
-    let ack = next_text(&mut ws).await?;
+    // Events may come first (roomcast's `sessionUpdated`); at most a few.
+    let mut ack = next_text(&mut ws).await?;
+    for _ in 0..8 {
+        if !ack.starts_with("42") {
+            break;
+        }
+        ack = next_text(&mut ws).await?;
+    }
     if !join_acked(&ack) {
         bail!("joinRoom not acknowledged ok: {ack:?}");
     }

@@ -227,7 +227,8 @@ impl<D: Send + Sync + 'static> Nsp<D> {
     /// more argument last, `last(data)`, when that is `Some`: the
     /// connection state recovery offset, which differs per socket. The event
     /// is encoded once; each socket's frame is a copy of it with its own
-    /// argument appended (no copy for a socket whose `last` is `None`).
+    /// argument appended (no copy for a socket whose `last` is `None`, one
+    /// copy for a run of sockets with the same argument).
     pub fn emit_each(
         &self,
         room: &str,
@@ -262,13 +263,23 @@ impl<D: Send + Sync + 'static> Nsp<D> {
             return 0;
         }
         let msg = Message::event(&self.ns.name, event, payload, None);
-        members
-            .iter()
-            .filter(|s| {
-                let own = last(&s.data).and_then(|arg| msg.with_last_arg(&arg));
-                s.send_via(own.as_ref().unwrap_or(&msg), &*server).is_ok()
-            })
-            .count()
+        // Sockets with the same last argument (typically every socket in a
+        // room that joined nothing else) share one encoding.
+        let mut shared: Option<(String, Message)> = None;
+        let mut sent = 0;
+        for s in &members {
+            let own = match last(&s.data) {
+                None => &msg,
+                Some(arg) => {
+                    if shared.as_ref().is_none_or(|(a, _)| *a != arg) {
+                        shared = msg.with_last_arg(&arg).map(|m| (arg, m));
+                    }
+                    shared.as_ref().map_or(&msg, |(_, m)| m)
+                }
+            };
+            sent += usize::from(s.send_via(own, &*server).is_ok());
+        }
+        sent
     }
 
     /// Every socket in room `src` joins room `dst`.

@@ -66,7 +66,14 @@ impl Message {
     pub fn with_last_arg(&self, arg: &str) -> Option<Self> {
         let (first, rest) = self.frames.split_first()?;
         let text = first.data.strip_suffix(b"]")?;
-        let arg = Value::String(arg.to_owned()).to_string();
+        let plain = arg
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+        let arg = if plain {
+            format!("\"{arg}\"")
+        } else {
+            Value::String(arg.to_owned()).to_string()
+        };
         let mut out = Vec::with_capacity(text.len() + arg.len() + 2);
         out.extend_from_slice(text);
         // `[` then nothing: the event had no arguments (not even a name).

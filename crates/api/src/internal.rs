@@ -64,7 +64,13 @@ pub async fn access(
         match state.store.access(q.room_id, q.user_id).await? {
             Access::NoRoom => RoomAccess::NoRoom,
             Access::NotMember => RoomAccess::NotMember,
-            Access::Member { last_seq } => RoomAccess::Member { last_seq },
+            Access::Member {
+                last_seq,
+                last_event_seq,
+            } => RoomAccess::Member {
+                last_seq,
+                last_event_seq,
+            },
         },
     ))
 }

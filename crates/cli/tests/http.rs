@@ -500,7 +500,10 @@ async fn the_internal_access_route_takes_service_tokens_only() {
         .await;
     assert_eq!(
         (s, v),
-        (StatusCode::OK, json!({"access": "member", "lastSeq": 0}))
+        (
+            StatusCode::OK,
+            json!({"access": "member", "lastSeq": 0, "lastEventSeq": 0})
+        )
     );
     let (_, v) = t.call(Method::GET, &path(&bob), Some(&service), None).await;
     assert_eq!(v, json!({"access": "not_member"}));

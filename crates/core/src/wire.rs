@@ -312,6 +312,9 @@ pub enum RoomAccess {
         /// Latest seq in the room.
         #[serde(rename = "lastSeq")]
         last_seq: i64,
+        /// The room's latest logged position (`eventSeq`).
+        #[serde(rename = "lastEventSeq")]
+        last_event_seq: i64,
     },
 }
 

@@ -73,7 +73,10 @@ impl MembershipCache {
             if let Some(at) = inner.entries.get(&(room, user))
                 && at.elapsed() < self.ttl
             {
-                return Ok(Access::Member { last_seq: 0 });
+                return Ok(Access::Member {
+                    last_seq: 0,
+                    last_event_seq: 0,
+                });
             }
             inner.generation
         };
@@ -139,7 +142,10 @@ mod tests {
         fn new() -> Self {
             Self {
                 asked: AtomicUsize::new(0),
-                answer: Mutex::new(Access::Member { last_seq: 7 }),
+                answer: Mutex::new(Access::Member {
+                    last_seq: 7,
+                    last_event_seq: 0,
+                }),
             }
         }
         fn asked(&self) -> usize {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use roomcast_auth::Tokens;
 use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId, validate};
+use roomcast_store::Access;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -89,10 +90,15 @@ impl ChatHandler {
                 None
             }
         };
-        // Read the room's latest seq after joining: every message with a
-        // higher seq is published after this join and so reaches this socket;
-        // every message up to `seq` is in the history. No gap at the seam.
-        let seq = match self.check_member(room, user).await {
+        // Read the room's latest seq and eventSeq after joining: every event
+        // after them is published after this join and so reaches this
+        // socket; everything up to them is in the history. No gap at the seam.
+        let answer = self.membership.access(room, user).await;
+        let last_event_seq = match &answer {
+            Ok(Access::Member { last_event_seq, .. }) => *last_event_seq,
+            _ => 0,
+        };
+        let seq = match member_seq(answer) {
             Ok(seq) => seq,
             Err(e) => {
                 conn.leave(room_channel(room));
@@ -107,30 +113,16 @@ impl ChatHandler {
             Some((false, last)) => {
                 json!({ "ok": true, "seq": seq, "eventSeq": last, "recovered": false })
             }
-            None => match self.latest_event_seq(conn, room).await {
-                Some(last) => json!({ "ok": true, "seq": seq, "eventSeq": last }),
-                None => json!({ "ok": true, "seq": seq }),
-            },
+            None => {
+                // The client's REST reload covers everything up to here; this
+                // socket is held back from what this node has not emitted up
+                // to there yet.
+                self.logs.hold_back(room, who(conn), last_event_seq);
+                json!({ "ok": true, "seq": seq, "eventSeq": last_event_seq })
+            }
         };
         session_updated(conn, self.logs.offset(conn.id()));
         Ok(reply)
-    }
-
-    /// The room's latest logged position, read after a plain join (the
-    /// client's REST reload covers everything up to it); this socket is held
-    /// back from what this node has not emitted up to there yet. `None` if
-    /// the store could not say (the join stands; logged).
-    async fn latest_event_seq(&self, conn: &Conn, room: RoomId) -> Option<i64> {
-        match self.membership.events(room, conn.user(), i64::MAX, 1).await {
-            Ok(page) => {
-                self.logs.hold_back(room, who(conn), page.last_event_seq);
-                Some(page.last_event_seq)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "joinRoom: could not read the room's latest eventSeq");
-                None
-            }
-        }
     }
 
     /// `joinUser {rooms?: bool}` → `{ok}`; with `rooms: true` also the first

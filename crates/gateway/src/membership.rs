@@ -47,7 +47,7 @@ pub trait Membership: Send + Sync + 'static {
 /// failed; the failure is logged).
 pub fn member_seq(answer: Result<Access, MembershipError>) -> Result<i64, ErrorBody> {
     match answer {
-        Ok(Access::Member { last_seq }) => Ok(last_seq),
+        Ok(Access::Member { last_seq, .. }) => Ok(last_seq),
         Ok(Access::NotMember) => Err(ErrorBody::new(
             ErrorCode::Forbidden,
             "you are not a member of this room",
@@ -160,7 +160,13 @@ impl Membership for HttpMembership {
         Ok(match answer {
             roomcast_core::RoomAccess::NoRoom => Access::NoRoom,
             roomcast_core::RoomAccess::NotMember => Access::NotMember,
-            roomcast_core::RoomAccess::Member { last_seq } => Access::Member { last_seq },
+            roomcast_core::RoomAccess::Member {
+                last_seq,
+                last_event_seq,
+            } => Access::Member {
+                last_seq,
+                last_event_seq,
+            },
         })
     }
 

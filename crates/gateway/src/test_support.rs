@@ -129,7 +129,10 @@ impl Membership for Table {
             return Err(MembershipError("store down".into()));
         }
         if let Some(seq) = self.members.lock().unwrap().get(&(room, user)) {
-            return Ok(Access::Member { last_seq: *seq });
+            return Ok(Access::Member {
+                last_seq: *seq,
+                last_event_seq: 0,
+            });
         }
         let room_exists = self.rooms.lock().unwrap().contains(&room)
             || self.members.lock().unwrap().keys().any(|(r, _)| *r == room);

@@ -35,7 +35,10 @@ impl Membership for Members {
     async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
         let set = self.0.lock().unwrap();
         Ok(if set.contains(&(room, user)) {
-            Access::Member { last_seq: 0 }
+            Access::Member {
+                last_seq: 0,
+                last_event_seq: 0,
+            }
         } else if set.iter().any(|(r, _)| *r == room) {
             Access::NotMember
         } else {

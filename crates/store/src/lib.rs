@@ -112,6 +112,8 @@ pub enum Access {
     Member {
         /// Latest seq in the room (0 if empty).
         last_seq: i64,
+        /// The room's latest logged position (`eventSeq`, 0 if none).
+        last_event_seq: i64,
     },
 }
 

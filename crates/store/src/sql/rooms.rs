@@ -280,7 +280,7 @@ pub(super) async fn access<D: Dialect>(
 ) -> Result<Access, StoreError> {
     let mut conn = s.read.acquire().await?;
     let row = Sql::new(
-        "SELECT r.last_seq,
+        "SELECT r.last_seq, r.last_event_seq,
                 EXISTS(SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $1) AS member
          FROM rooms r WHERE r.id = $2",
     )
@@ -292,6 +292,7 @@ pub(super) async fn access<D: Dialect>(
         None => Access::NoRoom,
         Some(r) if r.flag("member")? => Access::Member {
             last_seq: r.int("last_seq")?,
+            last_event_seq: r.int("last_event_seq")?,
         },
         Some(_) => Access::NotMember,
     })

@@ -45,7 +45,10 @@ pub async fn concurrent_posts_get_gap_free_seqs_and_one_receive_message_each(db:
     );
     assert_eq!(
         db.store.access(room, a).await.unwrap(),
-        Access::Member { last_seq: 50 }
+        Access::Member {
+            last_seq: 50,
+            last_event_seq: 50
+        }
     );
 }
 
@@ -150,7 +153,10 @@ pub async fn a_reply_must_be_to_a_message_of_the_same_room(db: Db) {
     }
     assert_eq!(
         s.access(room, a).await.unwrap(),
-        Access::Member { last_seq: 2 }
+        Access::Member {
+            last_seq: 2,
+            last_event_seq: 2
+        }
     );
     let history = s.history(room, a, HistoryPage::After(0), 10).await.unwrap();
     assert_eq!(
@@ -246,7 +252,10 @@ pub async fn deleting_keeps_the_seq_and_clears_the_body(db: Db) {
     );
     assert_eq!(
         s.access(room, c).await.unwrap(),
-        Access::Member { last_seq: 2 }
+        Access::Member {
+            last_seq: 2,
+            last_event_seq: 4
+        }
     );
 }
 

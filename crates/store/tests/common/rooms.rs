@@ -61,7 +61,10 @@ pub async fn access_tells_member_non_member_and_missing_room_apart(db: Db) {
     let room = room(s, "r", a, &[]).await;
     assert_eq!(
         s.access(room, a).await.unwrap(),
-        Access::Member { last_seq: 0 }
+        Access::Member {
+            last_seq: 0,
+            last_event_seq: 0
+        }
     );
     assert_eq!(s.access(room, b).await.unwrap(), Access::NotMember);
     assert_eq!(s.access(RoomId::new(), a).await.unwrap(), Access::NoRoom);

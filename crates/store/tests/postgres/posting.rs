@@ -89,7 +89,10 @@ async fn two_processes_posting_to_one_room_get_seqs_1_to_100() {
         );
         assert_eq!(
             a.access(room, alice).await.unwrap(),
-            Access::Member { last_seq: 100 }
+            Access::Member {
+                last_seq: 100,
+                last_event_seq: 100
+            }
         );
     })
     .await;
@@ -123,7 +126,10 @@ async fn the_same_client_msg_id_racing_through_two_processes_is_stored_once() {
         assert_eq!(received(&outbox).len(), 1, "one receiveMessage");
         assert_eq!(
             b.access(room, alice).await.unwrap(),
-            Access::Member { last_seq: 1 },
+            Access::Member {
+                last_seq: 1,
+                last_event_seq: 1
+            },
             "the loser's seq increment was rolled back"
         );
     })

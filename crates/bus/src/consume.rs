@@ -10,18 +10,23 @@
 //! already holds: a handler in progress runs to its end and its delivery is
 //! acked; then the deliveries the subscription has already received (ready
 //! without waiting: a backend's client-side buffer, the in-process bus's
-//! channel) are handled and acked too, at most [`DRAIN_MAX`] of them; then
-//! the loop returns without waiting for more. What the engine had not yet
-//! handed over stays unacked and goes to another member of the group (after
-//! the backend's ack deadline). Within the in-process bus nothing survives
-//! the process, so this is what keeps a command a socket already had ACKed
-//! from being lost when `roomcast serve` stops.
+//! channel) are handled and acked too, at most [`DRAIN_MAX`] of them and for
+//! at most [`DRAIN_TIME`]; then the loop returns without waiting for more.
+//! (A backend that keeps pulling while the loop drains, as NATS does, could
+//! otherwise keep a busy consumer from ever stopping.) What the engine had
+//! not handed over, or sent while the subscription closed, stays unacked and
+//! goes to another member of the group after the backend's ack deadline
+//! (NATS `ack_wait_ms`, 30 s by default). Within the in-process bus nothing
+//! survives the process, and nothing is published to it once the sockets are
+//! gone, so there the drain is complete: this is what keeps a command a
+//! socket already had ACKed from being lost when `roomcast serve` stops.
 //! A handler that fails for a reason that may pass (the database is down)
 //! returns [`Handled::Retry`]: the delivery is dropped unacked (backends
 //! redeliver it, at once or after their ack deadline) and its id is forgotten
 //! so the redelivery is handled.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use roomcast_core::Envelope;
@@ -39,8 +44,11 @@ pub enum Handled {
 }
 
 /// Most deliveries handled after shutdown, from what the subscription had
-/// already received (bounds the stop when a backend keeps handing them over).
-pub const DRAIN_MAX: usize = 10_000;
+/// already received: the in-process bus's channel holds at most this many.
+pub const DRAIN_MAX: usize = crate::memory::SUBSCRIPTION_CAPACITY;
+/// Longest time spent handling them (bounds the stop when a backend keeps
+/// handing deliveries over).
+pub const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// Consume `sub` until `shutdown` fires or the subscription ends. `what` names
 /// the subscription in logs; `window` is the number of envelope ids
@@ -69,7 +77,8 @@ pub async fn consume<F, Fut>(
     }
     // Stopping: hand over what the subscription already holds, then stop.
     let mut drained = 0;
-    while drained < DRAIN_MAX {
+    let started = Instant::now();
+    while drained < DRAIN_MAX && started.elapsed() < DRAIN_TIME {
         // Unconstrained: tokio's co-operative budget would otherwise make a
         // ready channel look empty after a hundred or so deliveries.
         let Some(next) = tokio::task::unconstrained(sub.next()).now_or_never() else {

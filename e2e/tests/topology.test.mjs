@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { io } from 'socket.io-client';
 
 import { RoomcastClient } from '../../clients/js/index.js';
-import { splice } from '../lib/tcp.mjs';
+import { balancer } from '../lib/tcp.mjs';
 
 import { privateEngine, startCluster } from '../lib/cluster.mjs';
 import {
@@ -121,28 +120,6 @@ test('a client that drops on one realtime node and rejoins on the other with sin
     await cluster.stop();
   }
 });
-
-/** A TCP balancer over `ports` (round robin over those not marked down). */
-async function balancer(ports) {
-  const down = new Set();
-  const conns = new Set();
-  let next = 0;
-  const server = net.createServer((c) => {
-    const alive = ports.filter((p) => !down.has(p));
-    if (!alive.length) return c.resetAndDestroy();
-    splice(c, alive[next++ % alive.length], conns);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    down: (port) => down.add(port),
-    up: (port) => down.delete(port),
-    close() {
-      for (const x of conns) x.destroy();
-      server.close();
-    },
-  };
-}
 
 test('rolling restart (NATS): each realtime node restarted with SIGTERM in turn during traffic; every client reconnects and gets every message once, in order', async (t) => {
   const cluster = await startCluster({ backend: 'nats' });

@@ -174,7 +174,11 @@ export function startTraffic({ pick, roomId, poster, perSec = 10, senders = [], 
       }
     })());
   }
-  const done = Promise.all(loops);
+  // The first failure stops every loop (and is what `stop()` rejects with).
+  const done = Promise.all(loops.map((l) => l.catch((e) => {
+    running = false;
+    throw e;
+  })));
   done.catch(() => {}); // surfaced by stop()
   return {
     stats,

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 
 import { startProcess, withDeadline } from './server.mjs';
+import { balancer } from './tcp.mjs';
 
 const run = promisify(execFile);
 
@@ -79,9 +80,11 @@ export async function freshDatabase() {
 /**
  * Start `apis` × api and `realtimes` × realtime on `backend`. `busUrl` overrides
  * the backend's address (for a private engine). Realtime nodes ask the first
- * API node about membership. Returns `{ apis, realtimes, stop(), env }`.
+ * API node about membership, or, with `apiBalancer`, a TCP balancer over all
+ * API nodes (`apiLb`; needed to restart API nodes: `restartApi`).
+ * Returns `{ apis, realtimes, apiLb, stop(), env, … }`.
  */
-export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, extraEnv = {} } = {}) {
+export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, extraEnv = {}, apiBalancer = false } = {}) {
   const b = BACKENDS[backend];
   if (!busUrl) await reachable(b.host, b.port, backend, b.start);
   const id = randomBytes(4).toString('hex');
@@ -101,10 +104,11 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
       started.push(p);
       apiNodes.push(p);
     }
+    const apiLb = apiBalancer ? await balancer(apiNodes.map((p) => p.port)) : null;
     const rtNodes = [];
     const rtEnv = (i) => ({
       ...env,
-      ROOMCAST_REALTIME__API_URL: apiNodes[0].base,
+      ROOMCAST_REALTIME__API_URL: apiLb ? apiLb.url : apiNodes[0].base,
       ROOMCAST_REALTIME__NODE_ID: `rt-${id}-${i}`,
     });
     for (let i = 0; i < realtimes; i++) {
@@ -115,8 +119,26 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
     return {
       apis: apiNodes,
       realtimes: rtNodes,
+      apiLb,
       env,
       db,
+      /**
+       * Restart API node `i` as a deploy does: take it out of `apiLb` (if
+       * any), SIGTERM (it finishes in-flight requests and stops consuming
+       * `chat.in`), wait for its exit (code 0), start it again on the same
+       * port, put it back. Resolves to the new process.
+       */
+      async restartApi(i) {
+        const old = apiNodes[i];
+        apiLb?.down(old.port);
+        const exit = await old.stop();
+        if (exit.code !== 0) throw new Error(`api node ${i} exited with ${JSON.stringify(exit)} after SIGTERM\n${old.stderr()}`);
+        const p = await startProcess(['api', '--listen', `127.0.0.1:${old.port}`, '--database-url', db.url], env);
+        started.push(p);
+        apiNodes[i] = p;
+        apiLb?.up(old.port);
+        return p;
+      },
       /** Stop realtime node `i` (SIGTERM: it drains) and start it again on the same port, same node id. */
       async restartRealtime(i) {
         const old = rtNodes[i];
@@ -131,9 +153,15 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
         started.push(p);
         return p;
       },
+      /** Stop every process (all of them, even if one fails to stop), drop the database; rethrow the first failure. */
       async stop() {
-        for (const p of started) if (!p.exited()) await p.stop();
+        apiLb?.close();
+        const failures = [];
+        for (const p of started) {
+          if (!p.exited()) await p.stop().catch((e) => failures.push(e));
+        }
         await db.drop();
+        if (failures.length) throw failures[0];
       },
     };
   } catch (e) {

@@ -1,5 +1,6 @@
 // TCP helpers for the scenarios that break connections on purpose (jitter,
-// rolling restart): splicing an accepted client connection to a backend port.
+// rolling restart, API deploy): splicing an accepted client connection to a
+// backend port, and a round-robin balancer whose backends can be taken out.
 
 import net from 'node:net';
 
@@ -55,6 +56,34 @@ export async function cuttableProxy(port) {
     },
     close() {
       for (const s of conns) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/**
+ * A TCP balancer over `ports` (round robin over those not marked down).
+ * `down(port)` sends no new connection there (those open stay); `up(port)`
+ * takes it back. Returns `{ url, port, down, up, close }`.
+ */
+export async function balancer(ports) {
+  const down = new Set();
+  const conns = new Set();
+  let next = 0;
+  const server = net.createServer((c) => {
+    const alive = ports.filter((p) => !down.has(p));
+    if (!alive.length) return c.resetAndDestroy();
+    splice(c, alive[next++ % alive.length], conns);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    down: (p) => down.add(p),
+    up: (p) => down.delete(p),
+    close() {
+      for (const x of conns) x.destroy();
       server.close();
     },
   };

@@ -6,6 +6,13 @@
 // the same as a control client that never dropped. Replay latency (post →
 // receipt of the messages a client missed while down) is reported.
 //
+// The second test runs the same cuts against the split deployment (2 API +
+// 2 realtime nodes, NATS + PostgreSQL; JITTER_SPLIT_CLIENTS, default 150,
+// JITTER_SPLIT_MESSAGES, default 80) with mixed traffic (edits, deletions,
+// reactions, read markers) and the final-state check: every client ends with
+// the messages, reactions and unread count of a control client that never
+// dropped, and of REST.
+//
 // Runs in the websocket pass of the suite (the cuts are what it tests, not
 // the transport); the full size is a benchmark scenario (BENCHMARKS.md).
 
@@ -16,6 +23,8 @@ import { io } from 'socket.io-client';
 import { RoomcastClient } from '../../clients/js/index.js';
 import { TRANSPORT, createRoom, register, useServer, withDeadline } from '../lib/server.mjs';
 import { say } from '../lib/chat.mjs';
+import { startCluster } from '../lib/cluster.mjs';
+import { checkFinalState, modelClient, startTraffic } from '../lib/scenario.mjs';
 import { splice } from '../lib/tcp.mjs';
 
 const CLIENTS = Number(process.env.JITTER_CLIENTS ?? 200);
@@ -23,6 +32,8 @@ const MESSAGES = Number(process.env.JITTER_MESSAGES ?? 120);
 const PER_SEC = 2;
 const CUT_EVERY_MS = 15_000;
 const DOWN_MS = 2_000;
+const SPLIT_CLIENTS = Number(process.env.JITTER_SPLIT_CLIENTS ?? 150);
+const SPLIT_MESSAGES = Number(process.env.JITTER_SPLIT_MESSAGES ?? 80);
 
 const ctx = useServer();
 const cleanup = [];
@@ -53,6 +64,23 @@ async function proxyTo(port) {
       server.close();
     },
   };
+}
+
+/** Each client's cuts: the first at a random point of the first 15 s, then every ~15 s (±20%). Returns the stoppers. */
+function scheduleCuts(clients) {
+  const cutTimers = clients.map((c) => {
+    let t0;
+    const next = (ms) => {
+      t0 = setTimeout(() => {
+        c.proxy.cut(DOWN_MS * (0.75 + Math.random() / 2));
+        next(CUT_EVERY_MS * (0.8 + Math.random() * 0.4));
+      }, ms);
+    };
+    next(Math.random() * CUT_EVERY_MS);
+    return () => clearTimeout(t0);
+  });
+  cleanup.push(() => cutTimers.forEach((stop) => stop()));
+  return cutTimers;
 }
 
 const percentile = (xs, p) => {
@@ -99,20 +127,8 @@ test(`jitter: ${CLIENTS} clients, ${MESSAGES} messages at ${PER_SEC}/s, TCP cut 
     clients.push(c);
   }
 
-  // Each client's cuts: the first at a random point of the first 15 s, then every ~15 s (±20%).
   const start = Date.now();
-  const cutTimers = clients.map((c) => {
-    let t0;
-    const next = (ms) => {
-      t0 = setTimeout(() => {
-        c.proxy.cut(DOWN_MS * (0.75 + Math.random() / 2));
-        next(CUT_EVERY_MS * (0.8 + Math.random() * 0.4));
-      }, ms);
-    };
-    next(Math.random() * CUT_EVERY_MS);
-    return () => clearTimeout(t0);
-  });
-  cleanup.push(() => cutTimers.forEach((stop) => stop()));
+  const cutTimers = scheduleCuts(clients);
 
   const posted = new Map(); // id → post time
   for (let i = 0; i < MESSAGES; i++) {
@@ -152,4 +168,74 @@ test(`jitter: ${CLIENTS} clients, ${MESSAGES} messages at ${PER_SEC}/s, TCP cut 
     `jitter: ${CLIENTS} clients, ${cuts} cuts, ${MESSAGES * CLIENTS} deliveries, 100% once in order; ` +
       `replayed (> 500 ms late): ${late.length}, p50 ${percentile(late, 50)} ms, p99 ${percentile(late, 99)} ms, max ${Math.max(0, ...late)} ms`,
   );
+});
+
+test(`jitter on the split deployment (NATS + PostgreSQL): ${SPLIT_CLIENTS} clients, ${SPLIT_MESSAGES} posts at ${PER_SEC}/s with edits, reactions and read markers, TCP cut every ~15 s for ~2 s: every client ends with the control's state`, {
+  skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
+  timeout: 300_000,
+}, async (t) => {
+  const cluster = await startCluster({ backend: 'nats' });
+  const clients = [];
+  try {
+    let n = 0;
+    const pick = () => cluster.apis[n++ % 2].base;
+    const alice = await register(pick());
+    const bob = await register(pick());
+    const carol = await register(pick());
+    const room = await createRoom(pick(), alice.token, 'jitter split', [bob.user.id, carol.user.id]);
+    const controls = new Map();
+    for (const [i, who] of [bob, carol].entries()) {
+      const c = await modelClient({ url: cluster.realtimes[i].base, who, roomId: room.id, listApi: pick });
+      cleanup.push(() => c.close());
+      controls.set(who.user.id, c);
+    }
+    for (let i = 0; i < SPLIT_CLIENTS; i++) {
+      const proxy = await proxyTo(cluster.realtimes[i % 2].port);
+      cleanup.push(() => proxy.close());
+      const c = await modelClient({
+        url: `http://127.0.0.1:${proxy.port}`,
+        who: i % 2 ? carol : bob,
+        roomId: room.id,
+        listApi: pick,
+        socketOptions: { reconnectionDelay: 300, reconnectionDelayMax: 1500 },
+      });
+      cleanup.push(() => c.close());
+      c.proxy = proxy;
+      clients.push(c);
+    }
+
+    const cutTimers = scheduleCuts(clients);
+    const traffic = startTraffic({
+      pick,
+      roomId: room.id,
+      poster: alice,
+      perSec: PER_SEC,
+      reactors: [bob, carol],
+      readers: [bob, carol],
+      socketFor: (who) => controls.get(who.user.id),
+    });
+    await traffic.waitPosted(SPLIT_MESSAGES, (SPLIT_MESSAGES / PER_SEC) * 1000 + 60_000);
+    await traffic.stop();
+    cutTimers.forEach((stop) => stop());
+
+    const result = await checkFinalState({
+      base: pick(),
+      roomId: room.id,
+      clients,
+      controls,
+      accepted: traffic.posted,
+    });
+    const cuts = clients.reduce((a, c) => a + c.proxy.cuts, 0);
+    const reloads = clients.reduce((a, c) => a + c.reloads, 0);
+    assert.ok(cuts >= SPLIT_CLIENTS, `every client was cut at least once on average (${cuts} cuts)`);
+    for (const c of controls.values()) assert.equal(c.drops, 0, 'the control never dropped');
+    t.diagnostic(
+      `jitter (split, NATS): ${SPLIT_CLIENTS} clients + 2 controls, ${cuts} cuts, ${result.messages} messages, ` +
+        `${traffic.stats.edits} edits, ${traffic.stats.deletes} deletions, ${traffic.stats.reactions} reaction toggles, ${traffic.stats.reads} read markers, ` +
+        `${result.lastEventSeq} room events; ${reloads} room-list reloads after reconnects; every client ends with the control's and REST's state`,
+    );
+  } finally {
+    for (const c of clients) c.close();
+    await cluster.stop();
+  }
 });

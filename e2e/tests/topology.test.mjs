@@ -6,13 +6,11 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { io } from 'socket.io-client';
 
-import { RoomcastClient } from '../../clients/js/index.js';
-import { splice } from '../lib/tcp.mjs';
+import { balancer } from '../lib/tcp.mjs';
+import { checkFinalState, modelClient, startTraffic, until } from '../lib/scenario.mjs';
 
 import { privateEngine, startCluster } from '../lib/cluster.mjs';
 import {
@@ -23,7 +21,6 @@ import {
   emitWithAck,
   postMessage,
   register,
-  withDeadline,
 } from '../lib/server.mjs';
 
 /** Users, one room, `clients` sockets spread over the realtime nodes, all joined. */
@@ -122,124 +119,110 @@ test('a client that drops on one realtime node and rejoins on the other with sin
   }
 });
 
-/** A TCP balancer over `ports` (round robin over those not marked down). */
-async function balancer(ports) {
-  const down = new Set();
-  const conns = new Set();
-  let next = 0;
-  const server = net.createServer((c) => {
-    const alive = ports.filter((p) => !down.has(p));
-    if (!alive.length) return c.resetAndDestroy();
-    splice(c, alive[next++ % alive.length], conns);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    down: (port) => down.add(port),
-    up: (port) => down.delete(port),
-    close() {
-      for (const x of conns) x.destroy();
-      server.close();
-    },
-  };
-}
-
-test('rolling restart (NATS): each realtime node restarted with SIGTERM in turn during traffic; every client reconnects and gets every message once, in order', async (t) => {
-  const cluster = await startCluster({ backend: 'nats' });
-  const lb = await balancer(cluster.realtimes.map((r) => r.port));
+/**
+ * The rolling restart on `backend`: 2 API + 3 realtime nodes; the first two
+ * realtime nodes behind a TCP balancer, restarted with SIGTERM in turn
+ * during mixed traffic (posts, edits, deletions, reactions, read markers over
+ * REST and sockets); one control client per user on the third node, which
+ * never restarts. Every client reconnects and ends with the control's state
+ * (and REST's). Returns what to report.
+ */
+async function rollingRestart(backend, { clients: n = 20, perSec = 15 } = {}) {
+  const cluster = await startCluster({ backend, realtimes: 3 });
+  const lb = await balancer(cluster.realtimes.slice(0, 2).map((r) => r.port));
   const clients = [];
+  const controls = new Map();
   try {
-    const api = (i) => cluster.apis[i % 2].base;
-    const alice = await register(api(0));
-    const bob = await register(api(0));
-    const room = await createRoom(api(0), alice.token, 'rolling', [bob.user.id]);
-    for (let i = 0; i < 20; i++) {
-      const c = new RoomcastClient({
-        io,
-        url: lb.url,
-        token: bob.token,
-        joinUser: false,
-        socketOptions: { transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 },
-      });
-      c.got = [];
-      c.drops = [];
-      c.on('receiveMessage', (m) => c.got.push([m.id, m.seq, m.eventSeq]));
-      c.on('disconnect', () => c.drops.push([Date.now(), null]));
+    let next = 0;
+    const pick = () => cluster.apis[next++ % 2].base;
+    const alice = await register(pick());
+    const bob = await register(pick());
+    const carol = await register(pick());
+    const room = await createRoom(pick(), alice.token, 'rolling', [bob.user.id, carol.user.id]);
+    for (const who of [bob, carol]) {
+      controls.set(who.user.id, await modelClient({ url: cluster.realtimes[2].base, who, roomId: room.id, listApi: pick }));
+    }
+    for (let i = 0; i < n; i++) {
+      const c = await modelClient({ url: lb.url, who: i % 2 ? carol : bob, roomId: room.id, listApi: pick });
+      c.gaps = [];
+      c.on('disconnect', () => c.gaps.push([Date.now(), null]));
       c.on('connect', () => {
-        const last = c.drops[c.drops.length - 1];
+        const last = c.gaps[c.gaps.length - 1];
         if (last && last[1] === null) last[1] = Date.now();
       });
       clients.push(c);
-      await c.connect();
-      await c.joinRoom(room.id);
     }
 
-    let posting = true;
-    let sent = 0;
-    const poster = (async () => {
-      // About 20 posts/s (the pace shapes the load; nothing waits on it).
-      while (posting && sent < 190) {
-        const r = await postMessage(api(sent), alice.token, room.id, `m${sent}`);
-        assert.equal(r.status, 201, JSON.stringify(r.json));
-        sent++;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })();
-    for (let i = 0; i < cluster.realtimes.length; i++) {
+    const traffic = startTraffic({
+      pick,
+      roomId: room.id,
+      poster: alice,
+      perSec,
+      senders: [...controls.values()],
+      reactors: [bob, carol],
+      readers: [bob, carol],
+      socketFor: (who) => controls.get(who.user.id),
+    });
+    await traffic.waitPosted(20);
+    for (let i = 0; i < 2; i++) {
       const port = cluster.realtimes[i].port;
       lb.down(port);
       await cluster.restartRealtime(i);
       lb.up(port);
+      await traffic.waitPosted(traffic.posted.length + 10);
     }
-    posting = false;
-    await poster;
-    // Every client back (the signal: its connect event), then one more message after the moves.
-    await withDeadline(
-      new Promise((resolve) => {
-        const check = () => clients.every((c) => c.socket.connected) && resolve();
-        check();
-        for (const c of clients) c.on('connect', check);
-      }),
-      15_000,
-      () => `not every client reconnected: ${clients.filter((c) => !c.socket.connected).length} still away`,
+    // Every client back (the signal: its connect event) before the traffic stops.
+    await until(clients, ['connect'], () => clients.every((c) => c.socket.connected), 15_000, () =>
+      `not every client reconnected: ${clients.filter((c) => !c.socket.connected).length} still away`,
     );
-    const r = await postMessage(api(sent), alice.token, room.id, 'after the restarts');
-    assert.equal(r.status, 201);
-    sent++;
+    await traffic.stop();
 
-    const want = (await (await fetch(`${api(0)}/v1/rooms/${room.id}/messages?afterSeq=0&limit=200`, {
-      headers: { authorization: `Bearer ${alice.token}` },
-    })).json()).messages.map((m) => m.id);
-    assert.equal(want.length, sent);
-    await withDeadline(
-      new Promise((resolve) => {
-        const check = () => clients.every((c) => c.got.length >= sent) && resolve();
-        check();
-        for (const c of clients) c.on('receiveMessage', check);
-      }),
-      30_000,
-      () => `not all clients got all ${sent} messages: ${clients.map((c) => c.got.length).join(',')}`,
-    );
+    const result = await checkFinalState({
+      base: pick(),
+      roomId: room.id,
+      clients,
+      controls,
+      accepted: [...traffic.posted, ...traffic.sent],
+    }).catch((e) => {
+      e.message += `\n--- realtime stderr (warn) ---\n${cluster.realtimes.map((r) => r.stderr().slice(-3000)).join('\n')}`;
+      throw e;
+    });
     const gaps = [];
     for (const c of clients) {
-      assert.deepEqual(c.got.map(([id]) => id), want, 'every message once, in order');
-      assert.ok(c.drops.length >= 1, 'every client was moved at least once');
-      for (const [off, on] of c.drops) {
+      assert.ok(c.gaps.length >= 1, 'every client was moved at least once');
+      for (const [off, on] of c.gaps) {
         assert.ok(on !== null, 'every client reconnected');
         gaps.push(on - off);
       }
     }
+    for (const c of controls.values()) assert.equal(c.drops, 0, 'the control never dropped');
     gaps.sort((a, b) => a - b);
-    t.diagnostic(
-      `rolling restart: ${clients.length} clients, ${sent} messages, ${gaps.length} reconnects; ` +
-        `time to reconnect p50 ${gaps[Math.floor(gaps.length / 2)]} ms, max ${gaps[gaps.length - 1]} ms`,
+    return (
+      `rolling restart on ${backend}: ${clients.length} clients + ${controls.size} controls, ${result.messages} messages, ` +
+      `${traffic.stats.edits} edits, ${traffic.stats.deletes} deletions, ${traffic.stats.reactions} reaction toggles, ${traffic.stats.reads} read markers; ` +
+      `${gaps.length} reconnects, time to reconnect p50 ${gaps[Math.floor(gaps.length / 2)]} ms, max ${gaps[gaps.length - 1]} ms; ` +
+      'every client ends with the control\'s and REST\'s messages, reactions and unread count'
     );
+  } catch (e) {
+    e.message += `\n--- api stderr (warn) ---\n${cluster.apis.map((p) => p.stderr().slice(-3000)).join('\n')}`;
+    throw e;
   } finally {
-    for (const c of clients) c.close();
+    for (const c of [...clients, ...controls.values()]) c.close();
     lb.close();
     closeAllSockets();
     await cluster.stop();
   }
+}
+
+test('rolling restart (NATS): each realtime node restarted with SIGTERM in turn during traffic; every client reconnects, gets every message once, in order, and ends with the control\'s state', async (t) => {
+  t.diagnostic(await rollingRestart('nats'));
+});
+
+// Not on the Pub/Sub emulator yet: there the clients moved off a restarted
+// node fell 20–80 events behind and did not catch up within 60 s (see
+// CHANGELOG.md, under issue #7).
+test('rolling restart (Redis, smaller): the same on Redis Streams', async (t) => {
+  t.diagnostic(await rollingRestart('redis', { clients: 10, perSec: 10 }));
 });
 
 for (const backend of ['nats', 'redis']) {

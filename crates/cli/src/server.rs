@@ -8,11 +8,19 @@
 //!   to the API tier over HTTP; no database.
 //!
 //! [`Server::build_role`] opens everything; [`Server::run`] serves on a listener
-//! until the shutdown token fires, then: stops accepting, disconnects the
-//! sockets spread over `realtime.drain_window_ms` (clients reconnect, not all
-//! at once; `chat.out` still reaches those not yet closed), finishes in-flight
-//! HTTP requests (bounded by `http.shutdown_grace_ms`), stops the gateway's
-//! consumer, lets the relay make a last pass, and returns.
+//! until the shutdown token fires, then stops in this order, each step
+//! waiting for the one before, so that nothing accepted is left behind:
+//! 1. stops accepting; disconnects the sockets spread over
+//!    `realtime.drain_window_ms` (clients reconnect, not all at once;
+//!    `chat.out` still reaches those not yet closed) and finishes in-flight
+//!    HTTP requests (bounded by `http.shutdown_grace_ms`);
+//! 2. stops the gateway's work (its `chat.out` consumer, presence);
+//! 3. stops consuming `chat.in`: a command being handled is finished and
+//!    acked, the commands the subscription already received are handled
+//!    too, the rest stays on the bus for another API node
+//!    ([`roomcast_bus::consume()`]);
+//! 4. lets the outbox relay make its last pass, after every write above,
+//!    so what they stored is published before the process exits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +67,14 @@ pub struct Server {
     /// Stops the gateway's background work (the `chat.out` consumer,
     /// presence) once the sockets are drained.
     gateway_stop: CancellationToken,
+    /// The gateway's tasks, awaited before `chat.in` stops.
+    gateway_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Stops the `chat.in` consumer once HTTP and the gateway are done.
+    commands_stop: CancellationToken,
+    /// The `chat.in` consumer, awaited before the relay's last pass.
+    commands_task: Option<tokio::task::JoinHandle<()>>,
+    /// Stops the outbox relay (its last pass) once nothing writes any more.
+    relay_stop: CancellationToken,
     grace: Duration,
     drain: Duration,
 }
@@ -91,7 +107,11 @@ impl Server {
         let tokens = Arc::new(tokens(role, config)?);
         let topics = config.topics();
         let mut tasks = Vec::new();
+        let mut gateway_tasks = Vec::new();
+        let mut commands_task = None;
         let gateway_stop = CancellationToken::new();
+        let commands_stop = CancellationToken::new();
+        let relay_stop = CancellationToken::new();
         let mut router = Router::new();
         let mut transport = None;
         let mut socket_layer = None;
@@ -136,7 +156,7 @@ impl Server {
             .context("subscribing the gateway to chat.out")?;
             socket_layer = Some(gateway.layer.clone());
             transport = Some(gateway.transport);
-            tasks.extend(gateway.tasks);
+            gateway_tasks.extend(gateway.tasks);
         }
 
         if let Some(store) = store {
@@ -149,7 +169,7 @@ impl Server {
                 batch: config.outbox.batch.max(1),
                 poll_interval: Duration::from_millis(config.outbox.poll_interval_ms.max(10)),
             };
-            tasks.push(tokio::spawn(relay.run(shutdown.clone())));
+            tasks.push(tokio::spawn(relay.run(relay_stop.clone())));
             let sweeper = roomcast_api::Sweeper {
                 store: store.clone(),
                 wake: wake.clone(),
@@ -179,10 +199,10 @@ impl Server {
                 )
                 .await
                 .context("subscribing to chat.in")?;
-            tasks.push(tokio::spawn(roomcast_api::commands::run(
+            commands_task = Some(tokio::spawn(roomcast_api::commands::run(
                 commands,
                 state.clone(),
-                shutdown.clone(),
+                commands_stop.clone(),
             )));
             let api = roomcast_api::app(state);
             let api = if config.http.demo_page {
@@ -223,6 +243,10 @@ impl Server {
             tasks,
             shutdown,
             gateway_stop,
+            gateway_tasks,
+            commands_stop,
+            commands_task,
+            relay_stop,
             grace: Duration::from_millis(config.http.shutdown_grace_ms),
             drain: Duration::from_millis(config.realtime.drain_window_ms),
         })
@@ -261,6 +285,14 @@ impl Server {
         self.shutdown.cancel();
         let _ = drained.await;
         self.gateway_stop.cancel();
+        for task in self.gateway_tasks {
+            let _ = task.await;
+        }
+        self.commands_stop.cancel();
+        if let Some(task) = self.commands_task {
+            let _ = task.await;
+        }
+        self.relay_stop.cancel();
         for task in self.tasks {
             let _ = task.await;
         }

@@ -84,9 +84,9 @@ fn no_member() -> StoreError {
 }
 
 /// Move `user`'s marker forward to `seq`, capped at the room's latest seq.
-/// The `UPDATE … WHERE read_seq < $seq` is the whole race: on PostgreSQL a
-/// concurrent mark waits for the row and re-checks the condition, so the
-/// marker only ever moves forward and each move is announced once.
+/// The room row is locked first (lock order: room, then member, as in
+/// posting); the `UPDATE … WHERE read_seq < $seq` keeps the marker moving
+/// forward only, each move announced once.
 pub(super) async fn mark_read<D: Dialect>(
     s: &SqlStore<D>,
     room: RoomId,
@@ -94,7 +94,10 @@ pub(super) async fn mark_read<D: Dialect>(
     seq: i64,
 ) -> Result<ReadMarked, StoreError> {
     let mut tx = s.write.begin().await?;
-    let state = load::existing_room::<D>(&mut tx, room, false).await?;
+    // The room row first, as posting takes it: a move is logged (which
+    // updates the room row) after the member row is updated, and taking
+    // them in the other order than a concurrent post deadlocked.
+    let state = load::existing_room::<D>(&mut tx, room, true).await?;
     state.member(user)?;
     let target = seq.min(state.room.last_seq);
     let moved = advance_read::<D>(&mut tx, room, user, target).await?;

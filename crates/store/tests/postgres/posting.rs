@@ -36,6 +36,42 @@ fn post(
     })
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posting_and_marking_read_at_once_never_deadlock() {
+    with_database_url(|url| async move {
+        let (a, b, alice, room) = two_processes(&url).await;
+        let bob = user(&a, "bob").await;
+        a.add_members(room, alice, &[bob]).await.unwrap();
+        // Each of alice and bob posts (room row, then their member row) while
+        // marking read (their member row, then the room row when the move is
+        // logged) through the other process.
+        let tasks: Vec<_> = (0..40)
+            .flat_map(|i| {
+                let (a, b) = (a.clone(), b.clone());
+                [alice, bob].map(|who| {
+                    let (a, b) = (a.clone(), b.clone());
+                    tokio::spawn(async move {
+                        let key = format!("{who}{i}");
+                        let posted = a.post_message(msg(room, who, &key, "hi"));
+                        let marked = b.mark_read(room, who, i64::MAX);
+                        let (posted, marked) = tokio::join!(posted, marked);
+                        posted.map(|_| ()).and(marked.map(|_| ()))
+                    })
+                })
+            })
+            .collect();
+        for t in futures::future::join_all(tasks).await {
+            t.unwrap().expect("no deadlock, no error");
+        }
+        let access = b.access(room, alice).await.unwrap();
+        assert!(
+            matches!(access, Access::Member { last_seq: 80, .. }),
+            "{access:?}"
+        );
+    })
+    .await;
+}
+
 /// The two outcomes of one key posted twice at once: the message, checked to
 /// be one `Created` and one `Existing` of the same message.
 fn one_created_one_existing(first: Posted, second: Posted) -> Message {

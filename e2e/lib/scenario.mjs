@@ -21,13 +21,15 @@ const cid = (p = 'c') => `${p}-${randomBytes(8).toString('hex')}`;
 /**
  * A RoomcastClient for `who` on `url` with a RoomModel of `roomId` (from
  * eventSeq 0: join before any traffic) and a RoomListModel, joined to the
- * room. After every reconnect it reloads its room list through REST (what
- * docs/delivery.md asks of clients, `roomUpdated` not being replayed), after
- * its own `joinUser` ACK so no update falls between the two. Counts its
- * disconnects (`drops`) and records the seq of each message handed over
- * (`seqs`). `listApi()` names the API node to reload from.
+ * room. The room list is kept from what the library and the server give
+ * after a reconnect, nothing else (docs/delivery.md, the user channel): the
+ * `rooms` event of a connect that was not recovered (the `joinUser {rooms}`
+ * ACK), and the `roomUpdated` snapshot a recovered session gets. Counts its
+ * disconnects (`drops`), its recovered reconnects (`recoveries`) and room
+ * lists received (`reloads`), and records the seq of each message handed
+ * over (`seqs`).
  */
-export async function modelClient({ url, who, roomId, listApi, socketOptions = {} }) {
+export async function modelClient({ url, who, roomId, socketOptions = {} }) {
   const c = new RoomcastClient({
     io,
     url,
@@ -39,19 +41,18 @@ export async function modelClient({ url, who, roomId, listApi, socketOptions = {
   c.list = new RoomListModel().follow(c);
   c.drops = 0;
   c.connects = 0;
+  c.recoveries = 0;
   c.reloads = 0;
   c.seqs = [];
   c.on('receiveMessage', (m) => m.roomId === roomId && c.seqs.push(m.seq));
   c.on('disconnect', () => c.drops++);
-  c.on('connect', () => {
-    if (++c.connects === 1) return;
-    (async () => {
-      await c.socket.timeout(10_000).emitWithAck('joinUser', {});
-      const res = await http(listApi(), 'GET', '/v1/rooms?limit=100', who.token);
-      if (res.status !== 200) throw new Error(`room list reload: ${res.status} ${res.text}`);
-      for (const v of res.json.rooms) c.list.apply(v);
-      c.reloads++;
-    })().catch((e) => c.model.violations.push(`room list reload failed: ${e.message}`));
+  c.on('connect', ({ recovered }) => {
+    c.connects++;
+    if (recovered) c.recoveries++;
+  });
+  c.on('rooms', ({ rooms }) => {
+    c.reloads++;
+    for (const v of rooms) c.list.apply(v);
   });
   await c.connect();
   const ack = await c.joinRoom(roomId);

@@ -28,8 +28,8 @@ export function splice(c, port, conns) {
 
 /**
  * A TCP proxy on a free loopback port to `127.0.0.1:port`, for one client
- * whose network the test breaks: `cut()` resets every spliced connection
- * (RST, no clean close) and refuses new ones until `restore()`;
+ * whose network the test breaks: `cut(ms?)` resets every spliced connection
+ * (RST, no clean close) and refuses new ones until `restore()` (or for `ms`);
  * `retarget(port)` sends new connections elsewhere (another node).
  */
 export async function cuttableProxy(port) {
@@ -38,23 +38,28 @@ export async function cuttableProxy(port) {
   let target = port;
   const server = net.createServer((c) => (down ? c.resetAndDestroy() : splice(c, target, conns)));
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  let timer;
   return {
     port: server.address().port,
     url: `http://127.0.0.1:${server.address().port}`,
     cuts: 0,
-    cut() {
+    cut(ms) {
       this.cuts++;
       down = true;
       for (const s of conns) s.resetAndDestroy();
       conns.clear();
+      clearTimeout(timer);
+      if (ms !== undefined) timer = setTimeout(() => (down = false), ms);
     },
     restore() {
+      clearTimeout(timer);
       down = false;
     },
     retarget(p) {
       target = p;
     },
     close() {
+      clearTimeout(timer);
       for (const s of conns) s.destroy();
       server.close();
     },

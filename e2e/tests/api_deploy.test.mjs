@@ -63,7 +63,7 @@ test('API deploy (NATS): both API nodes restarted with SIGTERM in turn during tr
     const room = await createRoom(lb.pick(), alice.token, 'api deploy', [bob.user.id, carol.user.id]);
     for (let i = 0; i < CLIENTS; i++) {
       const node = cluster.realtimes[i % cluster.realtimes.length];
-      clients.push(await modelClient({ url: node.base, who: i % 2 ? carol : bob, roomId: room.id, listApi: lb.pick }));
+      clients.push(await modelClient({ url: node.base, who: i % 2 ? carol : bob, roomId: room.id }));
     }
     const controls = new Map([[bob.user.id, clients[0]], [carol.user.id, clients[1]]]);
 

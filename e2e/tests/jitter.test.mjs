@@ -17,7 +17,6 @@
 // the transport); the full size is a benchmark scenario (BENCHMARKS.md).
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, test } from 'node:test';
 import { io } from 'socket.io-client';
 import { RoomcastClient } from '../../clients/js/index.js';
@@ -25,13 +24,12 @@ import { TRANSPORT, createRoom, register, useServer, withDeadline } from '../lib
 import { say } from '../lib/chat.mjs';
 import { startCluster } from '../lib/cluster.mjs';
 import { checkFinalState, modelClient, startTraffic } from '../lib/scenario.mjs';
-import { splice } from '../lib/tcp.mjs';
+import { cuttableProxy } from '../lib/tcp.mjs';
+import { percentile, scheduleCuts } from '../lib/jitter.mjs';
 
 const CLIENTS = Number(process.env.JITTER_CLIENTS ?? 200);
 const MESSAGES = Number(process.env.JITTER_MESSAGES ?? 120);
 const PER_SEC = 2;
-const CUT_EVERY_MS = 15_000;
-const DOWN_MS = 2_000;
 const SPLIT_CLIENTS = Number(process.env.JITTER_SPLIT_CLIENTS ?? 150);
 const SPLIT_MESSAGES = Number(process.env.JITTER_SPLIT_MESSAGES ?? 80);
 
@@ -41,53 +39,6 @@ after(() => {
   for (const f of cleanup.splice(0)) f();
 });
 
-/** A TCP proxy to `port` for one client; `cut()` resets its connections and refuses new ones for `ms`. */
-async function proxyTo(port) {
-  const conns = new Set();
-  let down = false;
-  const server = net.createServer((c) => (down ? c.resetAndDestroy() : splice(c, port, conns)));
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  let timer;
-  return {
-    port: server.address().port,
-    cuts: 0,
-    cut(ms) {
-      this.cuts++;
-      down = true;
-      for (const s of conns) s.resetAndDestroy();
-      conns.clear();
-      timer = setTimeout(() => (down = false), ms);
-    },
-    close() {
-      clearTimeout(timer);
-      for (const s of conns) s.destroy();
-      server.close();
-    },
-  };
-}
-
-/** Each client's cuts: the first at a random point of the first 15 s, then every ~15 s (±20%). Returns the stoppers. */
-function scheduleCuts(clients) {
-  const cutTimers = clients.map((c) => {
-    let t0;
-    const next = (ms) => {
-      t0 = setTimeout(() => {
-        c.proxy.cut(DOWN_MS * (0.75 + Math.random() / 2));
-        next(CUT_EVERY_MS * (0.8 + Math.random() * 0.4));
-      }, ms);
-    };
-    next(Math.random() * CUT_EVERY_MS);
-    return () => clearTimeout(t0);
-  });
-  cleanup.push(() => cutTimers.forEach((stop) => stop()));
-  return cutTimers;
-}
-
-const percentile = (xs, p) => {
-  if (!xs.length) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 
 /** A library client through `url`; records [id, eventSeq, receivedAt] of each message handed over. */
 async function member(url, session) {
@@ -119,7 +70,7 @@ test(`jitter: ${CLIENTS} clients, ${MESSAGES} messages at ${PER_SEC}/s, TCP cut 
 
   const clients = [];
   for (let i = 0; i < CLIENTS; i++) {
-    const proxy = await proxyTo(port);
+    const proxy = await cuttableProxy(port);
     cleanup.push(() => proxy.close());
     const c = await member(`http://127.0.0.1:${proxy.port}`, reader);
     await c.joinRoom(room.id);
@@ -128,7 +79,8 @@ test(`jitter: ${CLIENTS} clients, ${MESSAGES} messages at ${PER_SEC}/s, TCP cut 
   }
 
   const start = Date.now();
-  const cutTimers = scheduleCuts(clients);
+  const stopCuts = scheduleCuts(clients);
+  cleanup.push(stopCuts);
 
   const posted = new Map(); // id → post time
   for (let i = 0; i < MESSAGES; i++) {
@@ -138,7 +90,7 @@ test(`jitter: ${CLIENTS} clients, ${MESSAGES} messages at ${PER_SEC}/s, TCP cut 
     const m = await say(base, poster, room.id, `m${i}`);
     posted.set(m.id, at);
   }
-  cutTimers.forEach((stop) => stop());
+  stopCuts();
 
   const everyone = [control, ...clients];
   const short = () => everyone.filter((c) => c.got.length < MESSAGES).length;
@@ -185,18 +137,17 @@ test(`jitter on the split deployment (NATS + PostgreSQL): ${SPLIT_CLIENTS} clien
     const room = await createRoom(pick(), alice.token, 'jitter split', [bob.user.id, carol.user.id]);
     const controls = new Map();
     for (const [i, who] of [bob, carol].entries()) {
-      const c = await modelClient({ url: cluster.realtimes[i].base, who, roomId: room.id, listApi: pick });
+      const c = await modelClient({ url: cluster.realtimes[i].base, who, roomId: room.id });
       cleanup.push(() => c.close());
       controls.set(who.user.id, c);
     }
     for (let i = 0; i < SPLIT_CLIENTS; i++) {
-      const proxy = await proxyTo(cluster.realtimes[i % 2].port);
+      const proxy = await cuttableProxy(cluster.realtimes[i % 2].port);
       cleanup.push(() => proxy.close());
       const c = await modelClient({
         url: `http://127.0.0.1:${proxy.port}`,
         who: i % 2 ? carol : bob,
         roomId: room.id,
-        listApi: pick,
         socketOptions: { reconnectionDelay: 300, reconnectionDelayMax: 1500 },
       });
       cleanup.push(() => c.close());
@@ -204,7 +155,8 @@ test(`jitter on the split deployment (NATS + PostgreSQL): ${SPLIT_CLIENTS} clien
       clients.push(c);
     }
 
-    const cutTimers = scheduleCuts(clients);
+    const stopCuts = scheduleCuts(clients);
+    cleanup.push(stopCuts);
     const traffic = startTraffic({
       pick,
       roomId: room.id,
@@ -216,7 +168,7 @@ test(`jitter on the split deployment (NATS + PostgreSQL): ${SPLIT_CLIENTS} clien
     });
     await traffic.waitPosted(SPLIT_MESSAGES, (SPLIT_MESSAGES / PER_SEC) * 1000 + 60_000);
     await traffic.stop();
-    cutTimers.forEach((stop) => stop());
+    stopCuts();
 
     const result = await checkFinalState({
       base: pick(),
@@ -226,13 +178,13 @@ test(`jitter on the split deployment (NATS + PostgreSQL): ${SPLIT_CLIENTS} clien
       accepted: traffic.posted,
     });
     const cuts = clients.reduce((a, c) => a + c.proxy.cuts, 0);
-    const reloads = clients.reduce((a, c) => a + c.reloads, 0);
+    const recoveries = clients.reduce((a, c) => a + c.recoveries, 0);
     assert.ok(cuts >= SPLIT_CLIENTS, `every client was cut at least once on average (${cuts} cuts)`);
     for (const c of controls.values()) assert.equal(c.drops, 0, 'the control never dropped');
     t.diagnostic(
       `jitter (split, NATS): ${SPLIT_CLIENTS} clients + 2 controls, ${cuts} cuts, ${result.messages} messages, ` +
         `${traffic.stats.edits} edits, ${traffic.stats.deletes} deletions, ${traffic.stats.reactions} reaction toggles, ${traffic.stats.reads} read markers, ` +
-        `${result.lastEventSeq} room events; ${reloads} room-list reloads after reconnects; every client ends with the control's and REST's state`,
+        `${result.lastEventSeq} room events; ${recoveries} reconnects recovered by the server (rooms and room list); every client ends with the control's and REST's state`,
     );
   } finally {
     for (const c of clients) c.close();

@@ -11,6 +11,7 @@ import { io } from 'socket.io-client';
 import { TRANSPORT, createRoom, register, useServer, withDeadline } from '../lib/server.mjs';
 import { Tape, call, reactionPath, say } from '../lib/chat.mjs';
 import { cuttableProxy } from '../lib/tcp.mjs';
+import { percentile, scheduleCuts } from '../lib/jitter.mjs';
 import { startCluster } from '../lib/cluster.mjs';
 
 const ctx = useServer();
@@ -221,11 +222,6 @@ test(`recovery works on another realtime node${restart ? ', and after a restart'
 const JITTER_CLIENTS = Number(process.env.JITTER_CLIENTS ?? 200);
 const JITTER_MESSAGES = Number(process.env.JITTER_MESSAGES ?? 120);
 
-const percentile = (xs, p) => {
-  if (!xs.length) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 
 test(`jitter with the official client alone: ${JITTER_CLIENTS} plain socket.io-clients, ${JITTER_MESSAGES} messages at 2/s, TCP cut every ~15 s for ~2 s: 100% once, in order, by connection state recovery`, {
   skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
@@ -256,27 +252,8 @@ test(`jitter with the official client alone: ${JITTER_CLIENTS} plain socket.io-c
     clients.push(c);
   }
 
-  // Each client's cuts: the first at a random point of the first 15 s, then every ~15 s (±20%), down ~2 s.
-  const timers = new Set();
-  const later = (ms, f) => {
-    const h = setTimeout(() => {
-      timers.delete(h);
-      f();
-    }, ms);
-    timers.add(h);
-  };
-  let cutting = true;
-  for (const c of clients) {
-    const next = (ms) =>
-      later(ms, () => {
-        if (!cutting) return;
-        c.proxy.cut();
-        later(2000 * (0.75 + Math.random() / 2), () => c.proxy.restore());
-        next(15_000 * (0.8 + Math.random() * 0.4));
-      });
-    next(Math.random() * 15_000);
-  }
-  cleanup.push(() => timers.forEach(clearTimeout));
+  const stopCuts = scheduleCuts(clients);
+  cleanup.push(stopCuts);
 
   const start = Date.now();
   const posted = new Map();
@@ -285,7 +262,7 @@ test(`jitter with the official client alone: ${JITTER_CLIENTS} plain socket.io-c
     const at = Date.now();
     posted.set((await say(base, poster, room.id, `m${i}`)).id, at);
   }
-  cutting = false;
+  stopCuts();
   for (const c of clients) c.proxy.restore();
 
   const everyone = [control, ...clients];

@@ -140,10 +140,10 @@ async function rollingRestart(backend, { clients: n = 20, perSec = 15 } = {}) {
     const carol = await register(pick());
     const room = await createRoom(pick(), alice.token, 'rolling', [bob.user.id, carol.user.id]);
     for (const who of [bob, carol]) {
-      controls.set(who.user.id, await modelClient({ url: cluster.realtimes[2].base, who, roomId: room.id, listApi: pick }));
+      controls.set(who.user.id, await modelClient({ url: cluster.realtimes[2].base, who, roomId: room.id }));
     }
     for (let i = 0; i < n; i++) {
-      const c = await modelClient({ url: lb.url, who: i % 2 ? carol : bob, roomId: room.id, listApi: pick });
+      const c = await modelClient({ url: lb.url, who: i % 2 ? carol : bob, roomId: room.id });
       c.gaps = [];
       c.on('disconnect', () => c.gaps.push([Date.now(), null]));
       c.on('connect', () => {

@@ -236,6 +236,14 @@ export async function checkFinalState({ base, roomId, clients, controls, accepte
   const events = ['receiveMessage', 'messageUpdated', 'messageDeleted', 'reactionAdded', 'reactionRemoved', 'messageReadUpdate', 'roomUpdated'];
   // The room's last event, from REST: every client must get there.
   const anyone = [...controls.values()][0].who;
+  // Every accepted message stored first: a command a stopping API node took
+  // may come back only after the bus's redelivery delay (ack deadline).
+  const controlModels = [...controls.values()];
+  const storedIds = () => new Set(controlModels.flatMap((c) => [...c.model.messages.values()].map((m) => m.clientMsgId)));
+  await until(controlModels, ['receiveMessage'], () => {
+    const have = storedIds();
+    return accepted.every((id) => have.has(id));
+  }, ms, () => `not every accepted message reached the controls: ${accepted.filter((id) => !storedIds().has(id)).join(', ')}`);
   const r = await http(base, 'GET', `/v1/rooms/${roomId}/events?afterEventSeq=0&limit=1`, anyone.token);
   assert.equal(r.status, 200, `events: ${r.status} ${r.text}`);
   const last = r.json.lastEventSeq;

@@ -76,7 +76,9 @@ test(`API deploy (${backend}): both API nodes restarted with SIGTERM in turn dur
       roomId: room.id,
       poster: alice,
       perSec: 10,
-      senders: clients,
+      // At most 12 sockets send (one command a second each): a larger run
+      // adds receivers, not load.
+      senders: clients.slice(0, 12),
       sendEveryMs: 1000,
       reactors: [bob, carol],
       readers: [bob, carol],
@@ -106,6 +108,11 @@ test(`API deploy (${backend}): both API nodes restarted with SIGTERM in turn dur
         `restarts took ${restarts.join(' / ')} ms; 0 disconnects; REST requests sent again after a closed connection: ${traffic.stats.resent}; ` +
         `sendMessage retried after an internal ACK: ${traffic.stats.sendRetries}`,
     );
+  } catch (e) {
+    const tail = (p) => p.stderr().slice(-3000);
+    e.message += `\n--- realtime stderr (warn) ---\n${cluster.realtimes.map(tail).join('\n')}`;
+    e.message += `\n--- api stderr (warn) ---\n${cluster.apis.map(tail).join('\n')}`;
+    throw e;
   } finally {
     for (const c of clients) c.close();
     await cluster.stop();

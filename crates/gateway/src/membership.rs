@@ -102,14 +102,35 @@ impl Membership for StoreMembership {
 /// realtime node holds no database connection.
 ///
 /// Each check is one `GET {api_url}/internal/v1/access` with a fresh service
-/// token, bounded by [`HTTP_TIMEOUT`]. Answers are not cached: `joinRoom` needs
+/// token, bounded by [`HTTP_TIMEOUT`], asked again on a new connection (up
+/// to [`SEND_ATTEMPTS`] in all) when its connection fails before an answer,
+/// as during an API deploy. Answers are not cached: `joinRoom` needs
 /// the room's latest seq as of the join, and a removed member must not pass.
 pub struct HttpMembership {
     http: reqwest::Client,
+    /// For asking again: no pooled connection, so a retry never lands on
+    /// another idle connection to the node that just went away.
+    fresh: reqwest::Client,
     api_url: String,
     tokens: Arc<roomcast_auth::Tokens>,
     node: String,
 }
+
+/// An error with its causes (reqwest's own text names none).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Tries per internal request whose connection failed before an answer
+/// (each to whichever API node the load balancer picks).
+pub const SEND_ATTEMPTS: u32 = 3;
 
 /// Longest wait for one membership answer.
 pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -120,6 +141,11 @@ impl HttpMembership {
         Self {
             http: reqwest::Client::builder()
                 .timeout(HTTP_TIMEOUT)
+                .build()
+                .expect("a plain HTTP client builds"),
+            fresh: reqwest::Client::builder()
+                .timeout(HTTP_TIMEOUT)
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("a plain HTTP client builds"),
             api_url: api_url.trim_end_matches('/').to_owned(),
@@ -137,14 +163,29 @@ impl HttpMembership {
         query: &[(&str, String)],
     ) -> Result<T, MembershipError> {
         let unavailable = |e: String| MembershipError(format!("API {}: {e}", self.api_url));
-        let res = self
-            .http
-            .get(format!("{}{path}", self.api_url))
-            .query(query)
-            .bearer_auth(self.tokens.issue_service(&self.node))
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
+        let mut attempt = 1;
+        let res = loop {
+            let client = if attempt == 1 {
+                &self.http
+            } else {
+                &self.fresh
+            };
+            let sent = client
+                .get(format!("{}{path}", self.api_url))
+                .query(query)
+                .bearer_auth(self.tokens.issue_service(&self.node))
+                .send()
+                .await;
+            match sent {
+                Ok(res) => break res,
+                // The request never got an answer (an API node going away
+                // under a deploy closed the connection): a GET may be asked
+                // again, on a new connection, which the load balancer sends
+                // to another node.
+                Err(e) if attempt < SEND_ATTEMPTS && !e.is_timeout() => attempt += 1,
+                Err(e) => return Err(unavailable(chain(&e))),
+            }
+        };
         if !res.status().is_success() {
             return Err(unavailable(format!("status {}", res.status())));
         }
@@ -189,5 +230,64 @@ impl Membership for HttpMembership {
     async fn rooms(&self, user: UserId, limit: i64) -> Result<RoomList, MembershipError> {
         let query = [("userId", user.to_string()), ("limit", limit.to_string())];
         self.get("/internal/v1/rooms", &query).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// An API whose first `drop_first` connections close before answering
+    /// (a node going away mid-deploy), then answers `not_member`.
+    async fn flaky_api(drop_first: usize) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for n in 0.. {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                if n < drop_first {
+                    drop(sock);
+                    continue;
+                }
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = r#"{"access":"not_member"}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    fn membership(url: &str) -> HttpMembership {
+        let tokens = Arc::new(roomcast_auth::Tokens::new(
+            b"secret",
+            Duration::from_secs(60),
+        ));
+        HttpMembership::new(url, tokens, "rt-test")
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_the_answer_is_asked_again() {
+        let url = flaky_api(SEND_ATTEMPTS as usize - 1).await;
+        let answer = membership(&url).access(RoomId::new(), UserId::new()).await;
+        assert!(matches!(answer, Ok(Access::NotMember)), "{answer:?}");
+    }
+
+    #[tokio::test]
+    async fn it_gives_up_after_its_attempts() {
+        let url = flaky_api(SEND_ATTEMPTS as usize).await;
+        let answer = membership(&url).access(RoomId::new(), UserId::new()).await;
+        assert!(answer.is_err(), "{answer:?}");
     }
 }

@@ -223,11 +223,13 @@ const JITTER_CLIENTS = Number(process.env.JITTER_CLIENTS ?? 200);
 const JITTER_MESSAGES = Number(process.env.JITTER_MESSAGES ?? 120);
 
 
-test(`jitter with the official client alone: ${JITTER_CLIENTS} plain socket.io-clients, ${JITTER_MESSAGES} messages at 2/s, TCP cut every ~15 s for ~2 s: 100% once, in order, by connection state recovery`, {
-  skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
-  timeout: 240_000,
-}, async (t) => {
-  const base = ctx.base;
+/**
+ * The jitter scenario with plain socket.io-clients: `n` clients, each through
+ * its own cuttable proxy to one of `ports` (in turn; with several, each cut
+ * moves it to the next), and a control on the first; posts through `base`.
+ * Returns what to report.
+ */
+async function officialJitter({ base, ports, n, label }) {
   const poster = await register(base);
   const reader = await register(base);
   const room = await createRoom(base, poster.token, 'jitter-plain', [reader.user.id]);
@@ -242,10 +244,19 @@ test(`jitter with the official client alone: ${JITTER_CLIENTS} plain socket.io-c
     ok(await socket.timeout(10_000).emitWithAck('joinRoom', { roomId: room.id }), 'joinRoom');
     return c;
   };
-  const control = await member(base);
+  const control = await member(`http://127.0.0.1:${ports[0]}`);
   const clients = [];
-  for (let i = 0; i < JITTER_CLIENTS; i++) {
-    const proxy = await cuttableProxy(Number(new URL(base).port));
+  for (let i = 0; i < n; i++) {
+    const proxy = await cuttableProxy(ports[i % ports.length]);
+    if (ports.length > 1) {
+      // Each cut sends the client back to the other node.
+      const cut = proxy.cut.bind(proxy);
+      let k = i;
+      proxy.cut = (ms) => {
+        cut(ms);
+        proxy.retarget(ports[++k % ports.length]);
+      };
+    }
     cleanup.push(() => proxy.close());
     const c = await member(proxy.url);
     c.proxy = proxy;
@@ -290,10 +301,30 @@ test(`jitter with the official client alone: ${JITTER_CLIENTS} plain socket.io-c
       if (delay > 500) late.push(delay);
     }
   }
-  assert.ok(cuts >= JITTER_CLIENTS, `every client was cut at least once on average (${cuts} cuts)`);
-  t.diagnostic(
-    `official-client jitter: ${JITTER_CLIENTS} clients, ${cuts} cuts, ${recoveries} recoveries, ` +
-      `${JITTER_MESSAGES * JITTER_CLIENTS} deliveries, 100% once in order; replayed (> 500 ms late): ${late.length}, ` +
-      `p50 ${percentile(late, 50)} ms, p99 ${percentile(late, 99)} ms, max ${Math.max(0, ...late)} ms`,
+  assert.ok(cuts >= n, `every client was cut at least once on average (${cuts} cuts)`);
+  return (
+    `official-client jitter (${label}): ${n} clients, ${cuts} cuts, ${recoveries} recoveries, ` +
+    `${JITTER_MESSAGES * n} deliveries, 100% once in order; replayed (> 500 ms late): ${late.length}, ` +
+    `p50 ${percentile(late, 50)} ms, p99 ${percentile(late, 99)} ms, max ${Math.max(0, ...late)} ms`
   );
+}
+
+test(`jitter with the official client alone: ${JITTER_CLIENTS} plain socket.io-clients, ${JITTER_MESSAGES} messages at 2/s, TCP cut every ~15 s for ~2 s: 100% once, in order, by connection state recovery`, {
+  skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
+  timeout: 240_000,
+}, async (t) => {
+  const port = Number(new URL(ctx.base).port);
+  t.diagnostic(await officialJitter({ base: ctx.base, ports: [port], n: JITTER_CLIENTS, label: 'serve' }));
+});
+
+const JITTER_SPLIT_CLIENTS = Number(process.env.JITTER_SPLIT_CLIENTS ?? 150);
+
+test(`jitter with the official client alone on the split deployment (NATS + PostgreSQL): ${JITTER_SPLIT_CLIENTS} plain socket.io-clients over 2 realtime nodes, recovered by whichever they reach`, {
+  skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
+  timeout: 240_000,
+}, async (t) => {
+  const cluster = await startCluster({ backend: 'nats' });
+  cleanup.push(() => cluster.stop());
+  const ports = cluster.realtimes.map((r) => r.port);
+  t.diagnostic(await officialJitter({ base: cluster.apis[0].base, ports, n: JITTER_SPLIT_CLIENTS, label: 'split, NATS' }));
 });

@@ -117,7 +117,8 @@ impl ChatHandler {
                 // The client's REST reload covers everything up to here; this
                 // socket is held back from what this node has not emitted up
                 // to there yet.
-                self.logs.hold_back(room, who(conn), last_event_seq);
+                self.logs
+                    .hold_back(room, SocketRef::of(conn), last_event_seq);
                 json!({ "ok": true, "seq": seq, "eventSeq": last_event_seq })
             }
         };
@@ -135,7 +136,7 @@ impl ChatHandler {
             Some(_) => return Err(bad_request("joinUser expects {rooms?: <boolean>}")),
         };
         conn.join(user_channel(conn.user()));
-        session_updated(conn, self.logs.user_joined(who(conn)));
+        session_updated(conn, self.logs.user_joined(SocketRef::of(conn)));
         if !want_rooms {
             return Ok(json!({ "ok": true }));
         }
@@ -164,14 +165,6 @@ impl ChatHandler {
 
     async fn check_member(&self, room: RoomId, user: UserId) -> Result<i64, ErrorBody> {
         member_seq(self.membership.access(room, user).await)
-    }
-}
-
-/// The tracked socket behind `conn`.
-fn who(conn: &Conn) -> SocketRef {
-    SocketRef {
-        conn: conn.id(),
-        user: conn.user(),
     }
 }
 

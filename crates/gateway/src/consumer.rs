@@ -122,15 +122,10 @@ pub async fn run(
                 kind: env.kind,
                 payload: env.payload,
             };
-            let recovery = logs.recovery();
             logs.emit(room, event, |e, skip, offsets| {
                 for target in targets {
-                    if recovery {
-                        let offset = |conn| offsets.of(conn);
-                        transport.emit_logged(target.clone(), &e.kind, &e.payload, skip, offset);
-                    } else {
-                        transport.emit_skipping(target.clone(), &e.kind, &e.payload, skip);
-                    }
+                    let offset = |conn| offsets.of(conn);
+                    transport.emit_logged(target.clone(), &e.kind, &e.payload, skip, offset);
                 }
             });
             return std::future::ready(roomcast_bus::Handled::Done);

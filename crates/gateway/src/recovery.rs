@@ -166,11 +166,11 @@ pub async fn plan(
                 return None;
             }
         };
-        let (events, upto) = replay::usable(&page, since)?;
+        let (_, upto) = replay::usable(&page, since)?;
         plan.rooms.push(RoomPlan::Fetched {
             room,
             since,
-            events: events.to_vec(),
+            events: page.events,
             upto,
         });
     }
@@ -182,10 +182,7 @@ pub async fn plan(
 /// replayable, replaying it (the seam of [`crate::replay`]); the rest is
 /// [`finish`]ed by a task.
 pub fn restore(plan: Plan, conn: &Conn, logs: &Arc<RoomLogs>, membership: &Arc<dyn Membership>) {
-    let who = SocketRef {
-        conn: conn.id(),
-        user: conn.user(),
-    };
+    let who = SocketRef::of(conn);
     if plan.user_channel {
         conn.join(user_channel(who.user));
         logs.user_joined(who);

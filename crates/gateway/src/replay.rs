@@ -119,6 +119,16 @@ pub struct SocketRef {
     pub user: UserId,
 }
 
+impl SocketRef {
+    /// The socket behind `conn`.
+    pub fn of(conn: &Conn) -> Self {
+        Self {
+            conn: conn.id(),
+            user: conn.user(),
+        }
+    }
+}
+
 /// Builds the recovery offset of any socket (under the logs' lock).
 pub struct Offsets<'a> {
     state: Option<&'a State>,
@@ -226,11 +236,6 @@ impl RoomLogs {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether sockets get recovery offsets.
-    pub fn recovery(&self) -> bool {
-        self.recovery
-    }
-
     /// Record and emit one logged event of `room` with `emit` (the event,
     /// the sockets to skip: those held back past it, and every socket's
     /// offset), unless this node already emitted it. Events arrive in
@@ -307,8 +312,7 @@ impl RoomLogs {
         let Some(events) = st.rooms.get(&room).and_then(|l| l.after(since)) else {
             return Seam::Fetch;
         };
-        self.replay(&mut st, room, who, &events, since, send, join);
-        Seam::Joined(events.len())
+        Seam::Joined(self.replay(&mut st, room, who, &events, since, send, join))
     }
 
     /// Under the lock, after a fetch from the store that ended at `upto`
@@ -335,36 +339,38 @@ impl RoomLogs {
         } else {
             log.after(upto)?
         };
-        let events: Vec<RoomEvent> = fetched.iter().chain(&tail).cloned().collect();
-        self.replay(&mut st, room, who, &events, upto, send, join);
-        Some(events.len())
+        let events = fetched.iter().chain(&tail);
+        Some(self.replay(&mut st, room, who, events, upto, send, join))
     }
 
     /// Write `events` to `who` with their offsets, join, and record where
-    /// the socket stands (`floor` if there were no events).
+    /// the socket stands (`floor` if there were no events). Returns how many
+    /// were written.
     #[allow(clippy::too_many_arguments)]
-    fn replay(
+    fn replay<'e>(
         &self,
         st: &mut State,
         room: RoomId,
         who: SocketRef,
-        events: &[RoomEvent],
+        events: impl IntoIterator<Item = &'e RoomEvent>,
         floor: i64,
         send: impl Fn(&RoomEvent, Option<String>),
         join: impl FnOnce(),
-    ) {
+    ) -> usize {
+        let (mut n, mut upto) = (0, floor);
         for e in events {
             let offset = self
                 .recovery
                 .then(|| st.offset(who.conn, Some((room, e.event_seq))))
                 .flatten();
             send(e, offset);
+            (n, upto) = (n + 1, e.event_seq);
         }
         join();
         if self.recovery {
-            let upto = events.last().map_or(floor, |e| e.event_seq);
             st.record(who, room, upto);
         }
+        n
     }
 
     /// After a plain join whose client takes the room as of `upto` (from
@@ -456,10 +462,7 @@ pub async fn rejoin(
     room: RoomId,
     since: i64,
 ) -> Result<(bool, i64), ErrorBody> {
-    let who = SocketRef {
-        conn: conn.id(),
-        user: conn.user(),
-    };
+    let who = SocketRef::of(conn);
     let send = |e: &RoomEvent, offset: Option<String>| conn.emit(&e.kind, &e.payload, offset);
     let join = || conn.join(room_channel(room));
     if let Seam::Joined(n) = logs.rejoin(room, who, since, send, join) {

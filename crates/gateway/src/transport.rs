@@ -213,22 +213,9 @@ impl Transport {
         self.io.emit(&room, event, &Payload::json(payload.clone()));
     }
 
-    /// [`Self::emit`], skipping the sockets `skip` (none: a plain emit).
-    pub fn emit_skipping(&self, room: String, event: &str, payload: &Value, skip: &[ConnId]) {
-        if skip.is_empty() {
-            return self.emit(room, event, payload);
-        }
-        self.io.emit_where(
-            &room,
-            |s| !skip.contains(&s.id),
-            event,
-            &Payload::json(payload.clone()),
-        );
-    }
-
-    /// A logged room event: [`Self::emit_skipping`], each socket's copy
-    /// with its recovery offset last (from `offset`; none when it gives
-    /// `None`).
+    /// A logged room event: [`Self::emit`], skipping the sockets `skip`,
+    /// each socket's copy with its recovery offset last (from `offset`; the
+    /// shared encoding, no copy, when it gives `None`, as with recovery off).
     pub fn emit_logged(
         &self,
         room: String,

@@ -97,8 +97,8 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// `Ok(true)` if the command queued outbox rows (the relay is woken).
-type Wrote = Result<bool, Failure>;
+/// A command's outcome (the store wakes the relay for what it queued).
+type Wrote = Result<(), Failure>;
 
 /// Handle one `chat.in` envelope (what the consumer calls for each new one).
 pub async fn handle(state: &AppState, env: &Envelope) -> Handled {
@@ -110,12 +110,7 @@ pub async fn handle(state: &AppState, env: &Envelope) -> Handled {
         _ => Err("unknown chat.in command".into()),
     };
     match outcome {
-        Ok(wrote) => {
-            if wrote {
-                state.outbox_wake.notify_one();
-            }
-            Handled::Done
-        }
+        Ok(()) => Handled::Done,
         Err(Failure::Refused(why)) => {
             tracing::warn!(kind = %env.kind, id = %env.id, user = ?env.user_id, %why, "chat.in command refused; dropped");
             Handled::Done
@@ -195,8 +190,7 @@ async fn send_message(state: &AppState, env: &Envelope) -> Wrote {
         })
         .await?;
     match posted {
-        Posted::Created(_) => Ok(true),
-        Posted::Existing(_) => Ok(false),
+        Posted::Created(_) | Posted::Existing(_) => Ok(()),
         Posted::NoRoom => Err("no such room".into()),
         Posted::NotMember => Err("not a member of the room".into()),
     }
@@ -205,7 +199,8 @@ async fn send_message(state: &AppState, env: &Envelope) -> Wrote {
 async fn mark_message_read(state: &AppState, env: &Envelope) -> Wrote {
     let user = sender(env)?;
     let p: MarkMessageRead = payload(env)?;
-    Ok(state.store.mark_read(p.room_id, user, p.seq).await?.moved)
+    state.store.mark_read(p.room_id, user, p.seq).await?;
+    Ok(())
 }
 
 async fn presence_changed(state: &AppState, env: &Envelope) -> Wrote {
@@ -215,11 +210,11 @@ async fn presence_changed(state: &AppState, env: &Envelope) -> Wrote {
     store
         .presence_changed(user, &p.node, p.online, p.at)
         .await?;
-    Ok(true)
+    Ok(())
 }
 
 async fn node_heartbeat(state: &AppState, env: &Envelope) -> Wrote {
     let p: NodeHeartbeat = payload(env)?;
     state.store.node_heartbeat(&p.node, p.at).await?;
-    Ok(false)
+    Ok(())
 }

@@ -41,11 +41,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put};
 use roomcast_auth::Tokens;
 use roomcast_store::Store;
-use tokio::sync::Notify;
 
 pub use error::ApiError;
 pub use presence::Sweeper;
-pub use relay::OutboxRelay;
+pub use relay::{OutboxRelay, RelayStatus};
 
 /// Largest accepted request body by default, in bytes. Larger bodies get 413.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -57,8 +56,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Token issuing and checking.
     pub tokens: Arc<Tokens>,
-    /// Wakes the outbox relay after a write, so publishing starts at once.
-    pub outbox_wake: Arc<Notify>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
 }

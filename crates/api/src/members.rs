@@ -9,7 +9,7 @@
 //! Who may do what is the store's rule (see `roomcast_core::Role`): a refusal
 //! is 403 and changes nothing; the owner leaving a room with other members is
 //! 409; a DM's membership never changes (400). Every change queues its
-//! `roomRemoved` / `roomUpdated` events in the outbox, and wakes the relay.
+//! `roomRemoved` / `roomUpdated` events in the outbox (the store wakes the relay).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -63,7 +63,6 @@ pub async fn add_members(
         }
         Err(e) => return Err(e.into()),
     }
-    state.outbox_wake.notify_one();
     view(&state, room, me).await
 }
 
@@ -77,7 +76,6 @@ pub async fn remove_member(
 ) -> Result<Response, ApiError> {
     let (room, user) = room_and_user(&raw)?;
     state.store.remove_member(room, me, user).await?;
-    state.outbox_wake.notify_one();
     if user == me {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -93,7 +91,6 @@ pub async fn leave(
 ) -> Result<StatusCode, ApiError> {
     let room = room_id(&raw)?;
     state.store.remove_member(room, me, me).await?;
-    state.outbox_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,6 +112,5 @@ pub async fn set_role(
         }
     };
     state.store.set_role(room, me, user, role).await?;
-    state.outbox_wake.notify_one();
     view(&state, room, me).await
 }

@@ -107,10 +107,7 @@ pub async fn post_message(
         })
         .await?;
     match posted {
-        Posted::Created(message) => {
-            state.outbox_wake.notify_one();
-            Ok((StatusCode::CREATED, Json(MessageReply { message })))
-        }
+        Posted::Created(message) => Ok((StatusCode::CREATED, Json(MessageReply { message }))),
         Posted::Existing(message) => Ok((StatusCode::OK, Json(MessageReply { message }))),
         Posted::NoRoom => Err(ApiError::NotFound("no such room".into())),
         Posted::NotMember => Err(ApiError::Forbidden(
@@ -146,7 +143,6 @@ pub async fn edit_message(
     let (room, id) = room_and_message(&raw)?;
     validate::body(&body.body).map_err(ApiError::BadRequest)?;
     let message = state.store.edit_message(room, me, id, &body.body).await?;
-    state.outbox_wake.notify_one();
     Ok(Json(MessageReply { message }))
 }
 
@@ -159,6 +155,5 @@ pub async fn delete_message(
 ) -> Result<Json<MessageReply>, ApiError> {
     let (room, id) = room_and_message(&raw)?;
     let message = state.store.delete_message(room, me, id).await?;
-    state.outbox_wake.notify_one();
     Ok(Json(MessageReply { message }))
 }

@@ -7,7 +7,7 @@
 //! [`Sweeper::interval`] the sweeper calls `Store::sweep_nodes` with the
 //! cut-off `now - node_timeout`: every node whose latest heartbeat is older is
 //! swept, its users offline unless online on another node, and the store
-//! queues the `presence` events. The relay is woken when a node was swept.
+//! queues the `presence` events (and wakes its relay).
 //!
 //! Several API processes may sweep the same database: sweeping is idempotent.
 //! The cut-off uses the wall clock (heartbeats carry the nodes' wall clocks);
@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use roomcast_store::{Store, StoreError};
-use tokio::sync::Notify;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -30,8 +29,6 @@ pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Sweeper {
     /// Where presence lives.
     pub store: Arc<dyn Store>,
-    /// Wakes the outbox relay after a sweep that changed something.
-    pub wake: Arc<Notify>,
     /// A node silent for longer than this is gone.
     pub node_timeout: Duration,
     /// Time between sweeps.
@@ -48,7 +45,6 @@ impl Sweeper {
             .await?;
         if swept > 0 {
             tracing::info!(nodes = swept, "presence: swept silent realtime nodes");
-            self.wake.notify_one();
         }
         Ok(swept)
     }

@@ -52,8 +52,5 @@ async fn react(
     let (room, message) = room_and_message(&(room, message))?;
     validate::emoji(&emoji).map_err(ApiError::BadRequest)?;
     let changed = state.store.react(room, me, message, &emoji, add).await?;
-    if changed {
-        state.outbox_wake.notify_one();
-    }
     Ok(Json(Changed { changed }))
 }

@@ -52,9 +52,6 @@ pub async fn mark_read(
         return Err(ApiError::BadRequest("seq must be 0 or more".into()));
     }
     let marked = state.store.mark_read(room, me, body.seq).await?;
-    if marked.moved {
-        state.outbox_wake.notify_one();
-    }
     Ok(Json(ReadReply {
         read_seq: marked.read_seq,
         unread_count: marked.unread_count,

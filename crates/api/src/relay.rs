@@ -1,29 +1,54 @@
-//! The outbox relay: publishes outbox rows to the bus, in row order, and
-//! deletes each batch once the bus has accepted it.
+//! The outbox relay: moves outbox rows to the bus, store → relay → bus.
 //!
-//! - Woken at once by [`crate::AppState::outbox_wake`] after a write, and every
-//!   `poll_interval` anyway (rows written by another process, or left by a
-//!   failed attempt).
-//! - If the bus refuses a publish, the batch stays in the outbox and the relay
-//!   retries with exponential back-off (100 ms doubling to 5 s). Rows already
-//!   published in that batch may be published again: consumers drop duplicates
-//!   by envelope id.
-//! - On shutdown it makes one last pass, so rows written just before the stop
-//!   go out before the process exits (bounded by the bus answering).
+//! # A pass
+//! The relay holds an [`OutboxLease`] on some outbox partitions (all of them
+//! on SQLite; a fair share of the live API processes' on PostgreSQL). A pass
+//! claims the oldest rows of those partitions ([`Store::outbox_claim`]),
+//! publishes them, and deletes the ones published
+//! ([`Store::outbox_done`]), until a batch comes back short.
+//!
+//! # Publishing a batch
+//! The rows of one ordering key (a room, else a user) are published one
+//! after the other, each once the bus accepted the one before; different
+//! keys are published at once, so a batch costs about as long as its
+//! longest run of one key, not the sum of all. A room's events reach the bus
+//! in `eventSeq` order; nothing holds across rooms. When the bus refuses a
+//! row, that key's later rows in the batch are not tried; every row
+//! published is deleted and the rest stay, in order, for the next pass.
+//!
+//! # When it runs
+//! - At once after a write: the store signals its relay
+//!   ([`Store::outbox_signal`]); the relay then tells the other processes'
+//!   relays ([`OutboxLease::announce`]), which wake on
+//!   [`OutboxLease::remote_write`].
+//! - Every `poll_interval` anyway (rows left by a failed attempt, or a missed
+//!   notice).
+//! - After a failure, with exponential back-off (100 ms doubling to 5 s).
+//!   Rows already published may be published again: consumers drop
+//!   duplicates by envelope id.
+//! - On shutdown it makes one last pass, then gives its partitions up.
+//!
+//! # The backlog
+//! Every renewal it reads the backlog (rows waiting, age of the oldest),
+//! keeps it for `/healthz`, and logs a warning while the oldest row is
+//! older than [`BACKLOG_WARN_AGE`]. A bus that is down never blocks a write:
+//! rows wait in the outbox and go out, in per-room order, once it is back.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
+use futures::future::join_all;
 use roomcast_bus::{Bus, Topics};
-use roomcast_store::{OutboxItem, OutboxSink, Store};
-use tokio::sync::Notify;
+use roomcast_store::{OutboxBacklog, OutboxItem, OutboxLease, Partitions, Store};
 use tokio_util::sync::CancellationToken;
 
 /// Shortest wait after a failure.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest wait after repeated failures.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A backlog whose oldest row is older than this is logged (once per renewal).
+pub const BACKLOG_WARN_AGE: Duration = Duration::from_secs(5);
 
 /// Moves outbox rows to the bus.
 pub struct OutboxRelay {
@@ -33,78 +58,205 @@ pub struct OutboxRelay {
     pub bus: Arc<dyn Bus>,
     /// Topic names.
     pub topics: Topics,
-    /// Wake-up signal from writers.
-    pub wake: Arc<Notify>,
-    /// Rows fetched per pass.
+    /// This process's name among the relays (logs).
+    pub node: String,
+    /// Rows claimed per batch.
     pub batch: i64,
     /// Longest sleep between passes when nobody wakes the relay.
     pub poll_interval: Duration,
+    /// Where the latest backlog reading is kept (for `/healthz`).
+    pub status: Arc<RelayStatus>,
+}
+
+/// What the relay last saw, for `/healthz`.
+#[derive(Debug, Default)]
+pub struct RelayStatus {
+    inner: Mutex<StatusInner>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct StatusInner {
+    backlog: OutboxBacklog,
+    partitions: Vec<u32>,
+    published: u64,
+}
+
+impl RelayStatus {
+    /// The latest backlog reading, the partitions held, and the rows
+    /// published since start.
+    pub fn snapshot(&self) -> (OutboxBacklog, Vec<u32>, u64) {
+        let s = self.lock().clone();
+        (s.backlog, s.partitions, s.published)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StatusInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The outcome of publishing one batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Ids of the rows the bus accepted.
+    pub done: Vec<i64>,
+    /// The first refusal, if any (those rows and their keys' later ones stay).
+    pub failure: Option<String>,
+}
+
+/// Publish `items` (in id order): one key's rows in turn, different keys at
+/// once; see the module docs.
+pub async fn publish_batch(bus: &dyn Bus, topics: &Topics, items: &[OutboxItem]) -> Published {
+    let mut runs: Vec<Vec<&OutboxItem>> = Vec::new();
+    let mut by_key: HashMap<(&str, Option<uuid::Uuid>), usize> = HashMap::new();
+    for item in items {
+        let key = (item.topic.as_str(), item.envelope.ordering_key());
+        let i = *by_key.entry(key).or_insert_with(|| {
+            runs.push(Vec::new());
+            runs.len() - 1
+        });
+        runs[i].push(item);
+    }
+    let outcomes = join_all(runs.into_iter().map(|run| async move {
+        let mut done = Vec::with_capacity(run.len());
+        for item in run {
+            let topic = topics.resolve(&item.topic);
+            if let Err(e) = bus.publish(topic, &item.envelope).await {
+                return (done, Some(e.to_string()));
+            }
+            done.push(item.id);
+        }
+        (done, None)
+    }))
+    .await;
+    let mut out = Published::default();
+    for (done, failure) in outcomes {
+        out.done.extend(done);
+        if out.failure.is_none() {
+            out.failure = failure;
+        }
+    }
+    out.done.sort_unstable();
+    out
 }
 
 impl OutboxRelay {
-    /// Publish all pending rows once. Returns how many were published.
-    pub async fn pass(&self) -> Result<usize, String> {
-        let sink = BusSink {
-            bus: &*self.bus,
-            topics: &self.topics,
-        };
+    /// Publish every pending row of the partitions `parts`, once. Returns
+    /// how many were published.
+    pub async fn pass(&self, parts: &Partitions) -> Result<usize, String> {
         let mut total = 0;
         loop {
-            let pass = self
+            let items = self
                 .store
-                .outbox_relay(self.batch, &sink)
+                .outbox_claim(parts, self.batch)
                 .await
                 .map_err(|e| e.to_string())?;
-            total += pass.published;
-            if let Some(e) = pass.failure {
+            if items.is_empty() {
+                return Ok(total);
+            }
+            let published = publish_batch(&*self.bus, &self.topics, &items).await;
+            if !published.done.is_empty() {
+                self.store
+                    .outbox_done(&published.done)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            total += published.done.len();
+            self.status.lock().published += published.done.len() as u64;
+            if let Some(e) = published.failure {
                 return Err(e);
             }
-            if pass.published < self.batch as usize {
+            if items.len() < self.batch as usize {
                 return Ok(total);
             }
         }
     }
 
-    /// Run until `shutdown`, then make a last pass.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Join the relays (retrying until it can, or until `shutdown`).
+    async fn join(&self, shutdown: &CancellationToken) -> Option<Box<dyn OutboxLease>> {
         let mut backoff = BACKOFF_MIN;
         loop {
-            let wait = match self.pass().await {
+            match self.store.outbox_lease(&self.node).await {
+                Ok(lease) => return Some(lease),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay: cannot join the relays");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Renew the lease and read the backlog.
+    async fn renew(&self, lease: &mut dyn OutboxLease) {
+        if let Err(e) = lease.renew().await {
+            tracing::warn!(error = %e, "outbox relay: lease lost; relaying nothing until renewed");
+        }
+        let backlog = match self.store.outbox_backlog().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay: cannot read the backlog");
+                return;
+            }
+        };
+        if backlog.oldest_age_ms > BACKLOG_WARN_AGE.as_millis() as i64 {
+            tracing::warn!(
+                rows = backlog.rows,
+                oldest_age_ms = backlog.oldest_age_ms,
+                "outbox backlog: rows wait to be published"
+            );
+        }
+        let mut s = self.status.lock();
+        s.backlog = backlog;
+        s.partitions = lease.partitions().owned.clone();
+    }
+
+    /// Run until `shutdown`, then make a last pass and give the partitions up.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Some(mut lease) = self.join(&shutdown).await else {
+            return;
+        };
+        let signal = self.store.outbox_signal();
+        let mut backoff = BACKOFF_MIN;
+        let mut renew_at = Instant::now();
+        let mut woken_here = false;
+        loop {
+            if Instant::now() >= renew_at {
+                self.renew(&mut *lease).await;
+                renew_at = Instant::now() + lease.renew_every();
+            }
+            if woken_here && let Err(e) = lease.announce().await {
+                tracing::debug!(error = %e, "outbox relay: could not wake the other relays");
+            }
+            let parts = lease.partitions().clone();
+            let (wait, failing) = match self.pass(&parts).await {
                 Ok(_) => {
                     backoff = BACKOFF_MIN;
-                    self.poll_interval
+                    (self.poll_interval, false)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay: publish failed; rows kept");
                     let w = backoff;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
-                    w
+                    (w, true)
                 }
             };
+            let wait = wait.min(renew_at.saturating_duration_since(Instant::now()));
+            woken_here = false;
+            // While the bus fails, only the back-off (or a renewal) ends the wait.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = signal.wait(), if !failing => woken_here = true,
+                _ = lease.remote_write(), if !failing => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        if let Err(e) = self.pass().await {
+        let parts = lease.partitions().clone();
+        if let Err(e) = self.pass(&parts).await {
             tracing::warn!(error = %e, "outbox relay: final pass failed; rows stay for the next start");
         }
-    }
-}
-
-/// Publishes outbox rows to the bus under their configured topic names.
-struct BusSink<'a> {
-    bus: &'a dyn Bus,
-    topics: &'a Topics,
-}
-
-#[async_trait]
-impl OutboxSink for BusSink<'_> {
-    async fn publish(&self, item: &OutboxItem) -> Result<(), String> {
-        self.bus
-            .publish(self.topics.resolve(&item.topic), &item.envelope)
-            .await
-            .map_err(|e| e.to_string())
+        lease.release().await;
     }
 }

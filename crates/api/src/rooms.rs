@@ -102,7 +102,6 @@ pub async fn create_room(
         }
         Err(e) => return Err(e.into()),
     };
-    state.outbox_wake.notify_one();
     Ok((StatusCode::CREATED, view(&state, room.id, me).await?))
 }
 
@@ -149,7 +148,6 @@ pub async fn rename_room(
     let room = room_id(&raw)?;
     validate::room_name(&body.name).map_err(ApiError::BadRequest)?;
     state.store.rename_room(room, me, body.name.trim()).await?;
-    state.outbox_wake.notify_one();
     view(&state, room, me).await
 }
 
@@ -173,7 +171,6 @@ pub async fn open_dm(
         Err(e) => return Err(e.into()),
     };
     let status = if created {
-        state.outbox_wake.notify_one();
         StatusCode::CREATED
     } else {
         StatusCode::OK

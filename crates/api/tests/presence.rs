@@ -22,7 +22,6 @@ const INTERVAL: Duration = Duration::from_secs(10);
 fn sweeper(w: &World) -> Sweeper {
     Sweeper {
         store: w.store.clone(),
-        wake: w.state.outbox_wake.clone(),
         node_timeout: TIMEOUT,
         interval: INTERVAL,
     }

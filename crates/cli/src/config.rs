@@ -143,10 +143,13 @@ pub struct BusConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OutboxConfig {
-    /// Rows published per pass.
+    /// Rows claimed and published per batch.
     pub batch: i64,
     /// Longest pause between passes when no write wakes the relay, milliseconds.
     pub poll_interval_ms: u64,
+    /// Partitions of the outbox in a **new** database (1..=256); a database
+    /// keeps the count it was created with.
+    pub partitions: u32,
 }
 
 /// `[presence]`
@@ -287,6 +290,7 @@ impl Default for OutboxConfig {
         Self {
             batch: 256,
             poll_interval_ms: 1000,
+            partitions: roomcast_store::outbox::DEFAULT_PARTITIONS,
         }
     }
 }

@@ -29,14 +29,13 @@ use anyhow::{Context, bail};
 use axum::Router;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
-use roomcast_api::{AppState, OutboxRelay};
+use roomcast_api::{AppState, OutboxRelay, RelayStatus};
 use roomcast_auth::Tokens;
 use roomcast_bus::Mode;
 use roomcast_gateway::membership::{HttpMembership, StoreMembership};
 use roomcast_gateway::{Gateway, GatewayDeps};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -120,9 +119,14 @@ impl Server {
             None
         } else {
             Some(
-                roomcast_store::open(&config.database_url)
-                    .await
-                    .with_context(|| format!("opening database {}", config.database_url))?,
+                roomcast_store::open_with(
+                    &config.database_url,
+                    &roomcast_store::StoreOptions {
+                        outbox_partitions: config.outbox.partitions,
+                    },
+                )
+                .await
+                .with_context(|| format!("opening database {}", config.database_url))?,
             )
         };
 
@@ -159,20 +163,22 @@ impl Server {
             gateway_tasks.extend(gateway.tasks);
         }
 
+        let mut relay_status = None;
         if let Some(store) = store {
-            let wake = Arc::new(Notify::new());
+            let status = Arc::new(RelayStatus::default());
+            relay_status = Some(status.clone());
             let relay = OutboxRelay {
                 store: store.clone(),
                 bus: bus.clone(),
                 topics: topics.clone(),
-                wake: wake.clone(),
+                node: format!("api-{}", std::process::id()),
                 batch: config.outbox.batch.max(1),
                 poll_interval: Duration::from_millis(config.outbox.poll_interval_ms.max(10)),
+                status,
             };
             tasks.push(tokio::spawn(relay.run(relay_stop.clone())));
             let sweeper = roomcast_api::Sweeper {
                 store: store.clone(),
-                wake: wake.clone(),
                 node_timeout: Duration::from_secs(config.presence.node_timeout_secs.max(1)),
                 interval: Duration::from_secs(config.presence.sweep_interval_secs.max(1)),
             };
@@ -187,7 +193,6 @@ impl Server {
             let state = AppState {
                 store,
                 tokens: tokens.clone(),
-                outbox_wake: wake,
                 max_body_bytes: config.http.max_body_bytes,
             };
             let commands = bus
@@ -216,20 +221,13 @@ impl Server {
         }
 
         let health_bus = bus.clone();
-        let router = router
-            .route(
-                "/healthz",
-                get(move || async move {
-                    let bus_ok = health_bus.healthy().await;
-                    let code = if bus_ok {
-                        axum::http::StatusCode::OK
-                    } else {
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE
-                    };
-                    (code, axum::Json(json!({ "status": if bus_ok { "ok" } else { "degraded" }, "bus": health_bus.name() })))
-                }),
-            )
-            ;
+        let router = router.route(
+            "/healthz",
+            get(move || {
+                let (bus, relay) = (health_bus.clone(), relay_status.clone());
+                async move { health(&*bus, relay.as_deref()).await }
+            }),
+        );
         // Layers wrap the routes present when applied, so the Socket.IO layer
         // (which answers /socket.io/ itself) goes on last, under CORS.
         let router = match socket_layer {
@@ -298,6 +296,31 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// `GET /healthz`: 200 with the bus reachable, 503 otherwise; on a process
+/// with a store, the outbox relay's latest backlog reading and partitions.
+async fn health(
+    bus: &dyn roomcast_bus::Bus,
+    relay: Option<&RelayStatus>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let bus_ok = bus.healthy().await;
+    let code = if bus_ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut body = json!({ "status": if bus_ok { "ok" } else { "degraded" }, "bus": bus.name() });
+    if let Some(relay) = relay {
+        let (backlog, partitions, published) = relay.snapshot();
+        body["outbox"] = json!({
+            "backlogRows": backlog.rows,
+            "oldestAgeMs": backlog.oldest_age_ms,
+            "partitions": partitions,
+            "published": published,
+        });
+    }
+    (code, axum::Json(body))
 }
 
 /// The token keys. `serve` may generate its secret; the split tiers must share

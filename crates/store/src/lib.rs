@@ -11,15 +11,20 @@
 //!   presence, outbox).
 //! - [`sqlite`]: [`SqliteStore`] (`SqlStore<Sqlite>`): opening the file, its
 //!   pools, its dialect; migrations under `migrations/sqlite`.
+//! - [`outbox`]: what the relay sees: rows, partitions, the backlog, the
+//!   wake-up signal, and the [`OutboxLease`] that says which partitions a
+//!   process relays.
 //! - [`postgres`]: [`PostgresStore`] (`SqlStore<Postgres>`), for several API
-//!   processes sharing one database: its pool, its dialect (row locks) and the
-//!   one-at-a-time outbox relay; migrations under `migrations/postgres`.
+//!   processes sharing one database: its pool, its dialect (row locks) and
+//!   the partition leases spread over API processes; migrations under
+//!   `migrations/postgres`.
 //! - [`open`]: picks the implementation from a database URL.
 //!
 //! # Guarantees every implementation keeps
 //! - A change and the outbox rows announcing it are written in **one**
 //!   transaction: a stored change is always, eventually, published, and a
-//!   refused or failed one publishes nothing.
+//!   refused or failed one publishes nothing. The store wakes its relay
+//!   after each write ([`Store::outbox_signal`]).
 //! - `seq` is per room, starts at 1 and has no gaps; deleting a message
 //!   keeps its seq (body `""`, `deletedAt` set).
 //! - `(room, sender, clientMsgId)` identifies a message: posting it again
@@ -38,15 +43,17 @@
 //!   shown as RFC 3339.
 
 mod domain;
+pub mod outbox;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use roomcast_core::{
-    Envelope, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
+    Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
 };
 
+pub use outbox::{LocalLease, OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
 pub use postgres::PostgresStore;
 pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
@@ -186,31 +193,20 @@ pub const UNREAD_FANOUT_MAX_MEMBERS: i64 = 500;
 /// queued to the first this many, by user id).
 pub const PRESENCE_FANOUT_MAX: i64 = 1000;
 
-/// One outbox row waiting to be published.
-#[derive(Clone, Debug)]
-pub struct OutboxItem {
-    /// Row id; rows are published in id order.
-    pub id: i64,
-    /// Logical topic (`chat.out`, `chat.in`).
-    pub topic: String,
-    /// What to publish.
-    pub envelope: Envelope,
+/// How [`open_with`] opens a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The outbox partition count of a **new** database (a database keeps
+    /// the count it was created with; see [`outbox`]).
+    pub outbox_partitions: u32,
 }
 
-/// Where [`Store::outbox_relay`] sends outbox rows (the bus, for the relay).
-#[async_trait]
-pub trait OutboxSink: Send + Sync {
-    /// Publish one row; `Err` stops the pass and keeps this row and the rest.
-    async fn publish(&self, item: &OutboxItem) -> Result<(), String>;
-}
-
-/// The result of one [`Store::outbox_relay`] pass.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct RelayPass {
-    /// Rows published and deleted.
-    pub published: usize,
-    /// The sink's error, if a publish failed (those rows stay).
-    pub failure: Option<String>,
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            outbox_partitions: outbox::DEFAULT_PARTITIONS,
+        }
+    }
 }
 
 /// The persistence interface every tier uses. Object-safe: held as `Arc<dyn Store>`.
@@ -390,71 +386,51 @@ pub trait Store: Send + Sync + 'static {
         viewer: UserId,
     ) -> Result<Vec<Presence>, StoreError>;
 
-    /// The oldest `limit` unpublished outbox rows, in id order.
-    async fn outbox_pending(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError>;
+    /// The outbox's wake-up signal, notified after every write (see [`OutboxSignal`]).
+    fn outbox_signal(&self) -> std::sync::Arc<OutboxSignal>;
+    /// The database's outbox partition count.
+    fn outbox_partitions(&self) -> u32;
+    /// Join the relay as process `node`: the outbox partitions it may
+    /// relay, for as long as it holds them (see [`OutboxLease`]).
+    async fn outbox_lease(&self, node: &str) -> Result<Box<dyn OutboxLease>, StoreError>;
+    /// The oldest `limit` rows of the partitions `parts`, in id order: the
+    /// batch the relay publishes, then hands to [`Store::outbox_done`].
+    async fn outbox_claim(
+        &self,
+        parts: &Partitions,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+    /// The oldest `limit` rows of every partition, in id order.
+    async fn outbox_pending(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        self.outbox_claim(&Partitions::all(self.outbox_partitions()), limit)
+            .await
+    }
     /// Delete published outbox rows.
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError>;
-
-    /// Publish up to `limit` outbox rows through `sink`, oldest first, and
-    /// delete those published. Stops at the first failure.
-    ///
-    /// The default suits a store with one relay per database (SQLite): rows
-    /// are read, published, then deleted, so a crash between publish and
-    /// delete republishes them (consumers drop duplicates). A store shared by
-    /// several API processes (PostgreSQL) overrides this so that only one
-    /// process relays at a time, keeping order and never publishing a row twice
-    /// while both are healthy.
-    async fn outbox_relay(
-        &self,
-        limit: i64,
-        sink: &dyn OutboxSink,
-    ) -> Result<RelayPass, StoreError> {
-        relay_in_turn(self, limit, sink).await
-    }
-}
-
-/// The default [`Store::outbox_relay`]: read the oldest rows, publish them in
-/// order until one fails, delete those published.
-pub(crate) async fn relay_in_turn<S: Store + ?Sized>(
-    store: &S,
-    limit: i64,
-    sink: &dyn OutboxSink,
-) -> Result<RelayPass, StoreError> {
-    let items = store.outbox_pending(limit).await?;
-    let (done, failure) = publish_in_order(&items, sink).await;
-    if !done.is_empty() {
-        store.outbox_done(&done).await?;
-    }
-    Ok(RelayPass {
-        published: done.len(),
-        failure,
-    })
-}
-
-/// Publish `items` through `sink` in order, stopping at the first failure:
-/// the ids published, and the sink's error if one failed.
-pub(crate) async fn publish_in_order(
-    items: &[OutboxItem],
-    sink: &dyn OutboxSink,
-) -> (Vec<i64>, Option<String>) {
-    let mut done = Vec::with_capacity(items.len());
-    for item in items {
-        if let Err(e) = sink.publish(item).await {
-            return (done, Some(e));
-        }
-        done.push(item.id);
-    }
-    (done, None)
+    /// How many rows wait, and for how long the oldest has.
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
 }
 
 /// Open the store named by `url` and bring its schema up to date:
 /// `sqlite:…` opens a [`SqliteStore`], `postgres://…` or `postgresql://…` a
 /// [`PostgresStore`].
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    open_with(url, &StoreOptions::default()).await
+}
+
+/// [`open`] with `options`.
+pub async fn open_with(
+    url: &str,
+    options: &StoreOptions,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            SqliteStore::open_with(url, options).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            PostgresStore::open_with(url, options).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

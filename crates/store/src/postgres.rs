@@ -41,28 +41,28 @@
 //! concurrent second call waits for the first and reads its room back;
 //! presence changes lock the user's row. See [`crate::sql`] for each.
 //!
-//! # Relaying the outbox: one process at a time
-//! [`Store::outbox_relay`](crate::Store::outbox_relay) is implemented so that, with several processes on one
-//! database, one relays at a time under an advisory lock and rows go out in id
-//! order; see [`outbox`] for the exact pass and what a crash mid-pass does.
+//! # Relaying the outbox: partitions spread over processes
+//! Each API process relays the outbox partitions its lease holds, and the
+//! partitions are spread evenly over the live processes; see [`lease`] for
+//! how they are held, moved and taken over when a process dies.
 //!
 //! # Usernames
 //! Unique regardless of case through a unique index on `lower(username)`;
 //! lookups compare `lower()` too. (PostgreSQL folds case by the database's
 //! locale, so beyond ASCII it may fold more than SQLite's `NOCASE`.)
 
-pub mod outbox;
+pub mod lease;
 
-use std::future::Future;
 use std::str::FromStr;
 
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::outbox::OutboxLease;
 use crate::sql::{Dialect, SqlStore};
-use crate::{OutboxSink, RelayPass, StoreError};
+use crate::{StoreError, StoreOptions};
 
-pub use outbox::RELAY_LOCK_KEY;
+pub use lease::LEASE_LOCK_SPACE;
 
 /// Pool size when the URL has no `max_connections` parameter.
 pub const POOL_CONNECTIONS: u32 = 10;
@@ -79,6 +79,11 @@ impl SqlStore<Postgres> {
     /// Connect to the database at `url` (`postgres://` or `postgresql://`)
     /// and run migrations. See the module docs for `max_connections`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`SqlStore::open`] with `options`.
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let (url, size) = split_pool_size(url)?;
         let opts = PgConnectOptions::from_str(&url)?;
         let pool = PgPoolOptions::new()
@@ -86,10 +91,7 @@ impl SqlStore<Postgres> {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
-            write: pool.clone(),
-            read: pool,
-        })
+        Self::new(pool.clone(), pool, options).await
     }
 
     /// Close the pool, waiting for connections in use to come back.
@@ -106,12 +108,9 @@ impl Dialect for Postgres {
         format!(" FOR UPDATE OF {of}")
     }
 
-    fn relay<'a>(
-        store: &'a SqlStore<Self>,
-        limit: i64,
-        sink: &'a dyn OutboxSink,
-    ) -> impl Future<Output = Result<RelayPass, StoreError>> + Send + 'a {
-        outbox::relay(&store.write, limit, sink)
+    async fn lease(store: &SqlStore<Self>, node: &str) -> Result<Box<dyn OutboxLease>, StoreError> {
+        let lease = lease::PgLease::join(&store.write, store.partitions, node).await?;
+        Ok(Box::new(lease))
     }
 }
 

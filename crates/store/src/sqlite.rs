@@ -13,9 +13,9 @@
 //!
 //! An in-memory URL (`sqlite::memory:`) uses the one write connection for reads too.
 //!
-//! The outbox is relayed by the default [`Store::outbox_relay`]: one relay
-//! per database file, and no transaction held while publishing (it would hold
-//! the one write connection).
+//! One process owns the file, so its relay holds every outbox partition
+//! ([`LocalLease`]); it holds no transaction while publishing (that would
+//! hold the one write connection).
 
 use std::future::Future;
 use std::str::FromStr;
@@ -24,8 +24,9 @@ use std::time::Duration;
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::outbox::{LocalLease, OutboxLease};
 use crate::sql::{Dialect, SqlStore};
-use crate::{OutboxSink, RelayPass, Store, StoreError};
+use crate::{StoreError, StoreOptions};
 
 /// Connections in the read pool.
 pub const READ_CONNECTIONS: u32 = 4;
@@ -38,6 +39,11 @@ pub type SqliteStore = SqlStore<Sqlite>;
 impl SqlStore<Sqlite> {
     /// Open (creating if missing) the database at `url` and run migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`SqlStore::open`] with `options`.
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -61,7 +67,7 @@ impl SqlStore<Sqlite> {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Ok(Self { write, read })
+        Self::new(write, read, options).await
     }
 }
 
@@ -73,11 +79,11 @@ impl Dialect for Sqlite {
         String::new()
     }
 
-    fn relay<'a>(
+    fn lease<'a>(
         store: &'a SqlStore<Self>,
-        limit: i64,
-        sink: &'a dyn OutboxSink,
-    ) -> impl Future<Output = Result<RelayPass, StoreError>> + Send + 'a {
-        crate::relay_in_turn(store as &dyn Store, limit, sink)
+        _node: &'a str,
+    ) -> impl Future<Output = Result<Box<dyn OutboxLease>, StoreError>> + Send + 'a {
+        let lease: Box<dyn OutboxLease> = Box::new(LocalLease::new(store.partitions));
+        std::future::ready(Ok(lease))
     }
 }

@@ -10,8 +10,8 @@ use roomcast_core::{
     Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
 };
 use roomcast_store::{
-    Access, Credentials, HistoryPage, NewMessage, OutboxItem, Posted, ReadMarked, RoomPage, Store,
-    StoreError,
+    Access, Credentials, HistoryPage, NewMessage, OutboxBacklog, OutboxItem, OutboxLease,
+    OutboxSignal, Partitions, Posted, ReadMarked, RoomPage, Store, StoreError,
 };
 
 /// Fails every call with `StoreError::Db`.
@@ -136,10 +136,22 @@ impl Store for DownStore {
     async fn room_presence(&self, _: RoomId, _: UserId) -> Result<Vec<Presence>, StoreError> {
         down()
     }
-    async fn outbox_pending(&self, _: i64) -> Result<Vec<OutboxItem>, StoreError> {
+    fn outbox_signal(&self) -> std::sync::Arc<OutboxSignal> {
+        OutboxSignal::new()
+    }
+    fn outbox_partitions(&self) -> u32 {
+        1
+    }
+    async fn outbox_lease(&self, _: &str) -> Result<Box<dyn OutboxLease>, StoreError> {
+        down()
+    }
+    async fn outbox_claim(&self, _: &Partitions, _: i64) -> Result<Vec<OutboxItem>, StoreError> {
         down()
     }
     async fn outbox_done(&self, _: &[i64]) -> Result<(), StoreError> {
+        down()
+    }
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
         down()
     }
 }

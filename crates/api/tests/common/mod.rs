@@ -18,7 +18,6 @@ use roomcast_auth::Tokens;
 use roomcast_core::{Envelope, EnvelopeId, RoomId, UserId, now_ms};
 use roomcast_store::{SqliteStore, Store};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 use tower::ServiceExt;
 
 /// A registered user and their bearer token.
@@ -51,7 +50,6 @@ impl World {
         let state = AppState {
             store: store.clone(),
             tokens: Arc::new(Tokens::new(b"api-tests-secret", Duration::from_secs(3600))),
-            outbox_wake: Arc::new(Notify::new()),
             max_body_bytes: roomcast_api::DEFAULT_MAX_BODY_BYTES,
         };
         Self {

@@ -3,8 +3,8 @@
 //!
 //! Every statement is written once and runs on both databases (see
 //! `query` for the few rules that makes necessary); what truly differs is a
-//! [`Dialect`] hook: row locks, how usernames match, and how the outbox is
-//! relayed. The rules themselves (permissions, events, views) are in
+//! [`Dialect`] hook: row locks, how usernames match, and who relays which
+//! outbox partition. The rules themselves (permissions, events, views) are in
 //! `domain`; the submodules here read rows, ask those rules, and
 //! write the result with its outbox rows in one transaction:
 //! - `users`: accounts;
@@ -13,7 +13,8 @@
 //! - `messages`: posting, editing, deleting, history;
 //! - `reactions`: reacting, and reactions as a reader sees them;
 //! - `presence`: who is online, per realtime node;
-//! - `outbox`: queueing, reading and deleting outbox rows;
+//! - `outbox`: queueing, claiming and deleting outbox rows, the backlog,
+//!   the partition count;
 //! - `events`: the room event log (positions, rows for replay, retention);
 //! - `load`: reading rooms, members and messages (shared by all the above).
 //!
@@ -34,6 +35,7 @@ mod users;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use roomcast_core::{
@@ -41,12 +43,11 @@ use roomcast_core::{
 };
 use sqlx::Pool;
 
+use crate::outbox::{OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
 use crate::{
-    Access, Credentials, HistoryPage, NewMessage, OutboxItem, OutboxSink, Posted, ReadMarked,
-    RelayPass, RoomPage, Store, StoreError,
+    Access, Credentials, HistoryPage, NewMessage, Posted, ReadMarked, RoomPage, Store, StoreError,
+    StoreOptions,
 };
-
-pub(crate) use outbox::{delete as delete_outbox, oldest as oldest_outbox};
 
 /// What differs between the SQL databases the store speaks. Implemented for
 /// [`sqlx::Sqlite`] and [`sqlx::Postgres`] only.
@@ -59,12 +60,11 @@ pub trait Dialect: query::Io {
     /// write connection runs write transactions one at a time anyway.
     fn for_update(of: &str) -> String;
 
-    /// [`Store::outbox_relay`] for this database.
-    fn relay<'a>(
+    /// [`Store::outbox_lease`] for this database.
+    fn lease<'a>(
         store: &'a SqlStore<Self>,
-        limit: i64,
-        sink: &'a dyn OutboxSink,
-    ) -> impl Future<Output = Result<RelayPass, StoreError>> + Send + 'a;
+        node: &'a str,
+    ) -> impl Future<Output = Result<Box<dyn OutboxLease>, StoreError>> + Send + 'a;
 }
 
 /// The [`Store`] on an SQL database; use it as [`crate::SqliteStore`] or
@@ -72,6 +72,10 @@ pub trait Dialect: query::Io {
 pub struct SqlStore<D: Dialect> {
     pub(crate) write: Pool<D>,
     pub(crate) read: Pool<D>,
+    /// Notified after every write (see [`OutboxSignal`]).
+    pub(crate) outbox: Arc<OutboxSignal>,
+    /// The database's outbox partition count.
+    pub(crate) partitions: u32,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -79,6 +83,8 @@ impl<D: Dialect> Clone for SqlStore<D> {
         Self {
             write: self.write.clone(),
             read: self.read.clone(),
+            outbox: self.outbox.clone(),
+            partitions: self.partitions,
         }
     }
 }
@@ -112,11 +118,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         creator: UserId,
         members: &[UserId],
     ) -> Result<Room, StoreError> {
-        rooms::create(self, name, creator, members).await
+        self.wrote(rooms::create(self, name, creator, members).await)
     }
 
     async fn open_dm(&self, me: UserId, peer: UserId) -> Result<(Room, bool), StoreError> {
-        rooms::open_dm(self, me, peer).await
+        self.wrote(rooms::open_dm(self, me, peer).await)
     }
 
     async fn room(&self, room: RoomId, viewer: UserId) -> Result<RoomView, StoreError> {
@@ -142,7 +148,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         actor: UserId,
         users: &[UserId],
     ) -> Result<Room, StoreError> {
-        members::add(self, room, actor, users).await
+        self.wrote(members::add(self, room, actor, users).await)
     }
 
     async fn remove_member(
@@ -151,7 +157,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         actor: UserId,
         user: UserId,
     ) -> Result<Room, StoreError> {
-        members::remove(self, room, actor, user).await
+        self.wrote(members::remove(self, room, actor, user).await)
     }
 
     async fn set_role(
@@ -161,7 +167,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         user: UserId,
         role: Role,
     ) -> Result<Room, StoreError> {
-        members::set_role(self, room, actor, user, role).await
+        self.wrote(members::set_role(self, room, actor, user, role).await)
     }
 
     async fn rename_room(
@@ -170,11 +176,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         actor: UserId,
         name: &str,
     ) -> Result<Room, StoreError> {
-        rooms::rename(self, room, actor, name).await
+        self.wrote(rooms::rename(self, room, actor, name).await)
     }
 
     async fn post_message(&self, msg: NewMessage<'_>) -> Result<Posted, StoreError> {
-        messages::post(self, msg).await
+        self.wrote(messages::post(self, msg).await)
     }
 
     async fn edit_message(
@@ -184,7 +190,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         message: MessageId,
         body: &str,
     ) -> Result<Message, StoreError> {
-        messages::edit(self, room, actor, message, body).await
+        self.wrote(messages::edit(self, room, actor, message, body).await)
     }
 
     async fn delete_message(
@@ -193,7 +199,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         actor: UserId,
         message: MessageId,
     ) -> Result<Message, StoreError> {
-        messages::delete(self, room, actor, message).await
+        self.wrote(messages::delete(self, room, actor, message).await)
     }
 
     async fn history(
@@ -214,7 +220,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         emoji: &str,
         add: bool,
     ) -> Result<bool, StoreError> {
-        reactions::react(self, room, user, message, emoji, add).await
+        self.wrote(reactions::react(self, room, user, message, emoji, add).await)
     }
 
     async fn mark_read(
@@ -223,7 +229,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         user: UserId,
         seq: i64,
     ) -> Result<ReadMarked, StoreError> {
-        members::mark_read(self, room, user, seq).await
+        self.wrote(members::mark_read(self, room, user, seq).await)
     }
 
     async fn presence_changed(
@@ -233,7 +239,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         online: bool,
         at: i64,
     ) -> Result<(), StoreError> {
-        presence::changed(self, user, node, online, at).await
+        self.wrote(presence::changed(self, user, node, online, at).await)
     }
 
     async fn node_heartbeat(&self, node: &str, at: i64) -> Result<(), StoreError> {
@@ -241,7 +247,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn sweep_nodes(&self, stale_before: i64) -> Result<usize, StoreError> {
-        presence::sweep(self, stale_before).await
+        self.wrote(presence::sweep(self, stale_before).await)
     }
 
     async fn room_presence(
@@ -266,9 +272,25 @@ impl<D: Dialect> Store for SqlStore<D> {
         events::prune(self, keep_per_room, before_ms).await
     }
 
-    async fn outbox_pending(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+    fn outbox_signal(&self) -> Arc<OutboxSignal> {
+        self.outbox.clone()
+    }
+
+    fn outbox_partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    async fn outbox_lease(&self, node: &str) -> Result<Box<dyn OutboxLease>, StoreError> {
+        D::lease(self, node).await
+    }
+
+    async fn outbox_claim(
+        &self,
+        parts: &Partitions,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut conn = self.write.acquire().await?;
-        outbox::oldest::<D>(&mut conn, limit).await
+        outbox::oldest::<D>(&mut conn, parts, limit).await
     }
 
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -278,11 +300,40 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(())
     }
 
-    async fn outbox_relay(
-        &self,
-        limit: i64,
-        sink: &dyn OutboxSink,
-    ) -> Result<RelayPass, StoreError> {
-        D::relay(self, limit, sink).await
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        outbox::backlog::<D>(&mut conn).await
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Pass a write's result on, waking the relay if it succeeded (it may
+    /// have queued outbox rows; a wake-up with nothing to relay costs one
+    /// empty read).
+    fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.outbox.written();
+        }
+        result
+    }
+
+    /// A store on these pools: the outbox partition count is read from the
+    /// database (written there first from `options` if it has none yet), and
+    /// rows queued before partitions existed get their ordering hash.
+    pub(crate) async fn new(
+        write: Pool<D>,
+        read: Pool<D>,
+        options: &StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let partitions = {
+            let mut conn = write.acquire().await?;
+            outbox::prepare::<D>(&mut conn, options.outbox_partitions).await?
+        };
+        Ok(Self {
+            write,
+            read,
+            outbox: OutboxSignal::new(),
+            partitions,
+        })
     }
 }

@@ -1,15 +1,20 @@
-//! Outbox rows: queued by every write inside its transaction, read oldest
-//! first, deleted once published. (How they are relayed is a
-//! [`Dialect`](super::Dialect) hook.)
+//! Outbox rows: queued by every write inside its transaction with the
+//! ordering hash of their envelope, claimed oldest first per partition,
+//! deleted once published. (Who relays which partition is a
+//! [`Dialect`](super::Dialect) hook; see [`crate::outbox`].)
 
 use roomcast_core::{Envelope, now_ms, topics};
 
 use super::Dialect;
 use super::query::{Sql, placeholders, value_rows};
-use crate::{OutboxItem, StoreError};
+use crate::StoreError;
+use crate::outbox::{MAX_PARTITIONS, OutboxBacklog, OutboxItem, Partitions};
 
-/// Rows per `INSERT` / `DELETE` statement (three arguments a row).
+/// Rows per `INSERT` / `DELETE` statement (four arguments a row).
 const CHUNK: usize = 200;
+
+/// The `settings` row holding the partition count.
+const PARTITIONS_SETTING: &str = "outbox_partitions";
 
 /// Queue `envs` on `chat.out`, in order (their row ids increase in order),
 /// the logged ones with their room event log positions (see
@@ -22,28 +27,46 @@ pub(super) async fn queue<D: Dialect>(
     let now = now_ms();
     for chunk in envs.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO outbox (topic, envelope, created_at) VALUES {}",
-            value_rows(chunk.len(), 3)
+            "INSERT INTO outbox (topic, envelope, created_at, okey) VALUES {}",
+            value_rows(chunk.len(), 4)
         );
         let sql = chunk.iter().fold(Sql::new(sql), |q, env| {
             q.text(topics::CHAT_OUT)
                 .text(String::from_utf8(env.to_bytes()).expect("JSON is UTF-8"))
                 .int(now)
+                .int(env.ordering_hash())
         });
         sql.run::<D>(conn).await?;
     }
     Ok(())
 }
 
-/// The oldest `limit` rows, in id order.
+/// The oldest `limit` rows of the partitions `parts`, in id order.
 pub(crate) async fn oldest<D: Dialect>(
     conn: &mut D::Connection,
+    parts: &Partitions,
     limit: i64,
 ) -> Result<Vec<OutboxItem>, StoreError> {
-    let rows = Sql::new("SELECT id, topic, envelope FROM outbox ORDER BY id LIMIT $1")
-        .int(limit)
-        .all::<D>(conn)
-        .await?;
+    if parts.owned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = if parts.is_all() {
+        Sql::new("SELECT id, topic, envelope FROM outbox ORDER BY id LIMIT $1").int(limit)
+    } else {
+        let text = format!(
+            "SELECT id, topic, envelope FROM outbox WHERE okey % $1 IN ({}) ORDER BY id LIMIT ${}",
+            placeholders(2, parts.owned.len()),
+            parts.owned.len() + 2
+        );
+        parts
+            .owned
+            .iter()
+            .fold(Sql::new(text).int(i64::from(parts.count)), |q, p| {
+                q.int(i64::from(*p))
+            })
+            .int(limit)
+    };
+    let rows = sql.all::<D>(conn).await?;
     rows.iter()
         .map(|r| {
             Ok(OutboxItem {
@@ -70,4 +93,75 @@ pub(crate) async fn delete<D: Dialect>(
         sql.run::<D>(conn).await?;
     }
     Ok(())
+}
+
+/// Rows waiting, and the age of the oldest.
+pub(super) async fn backlog<D: Dialect>(
+    conn: &mut D::Connection,
+) -> Result<OutboxBacklog, StoreError> {
+    let row = Sql::new(
+        "SELECT count(*) AS n, CAST(coalesce(min(created_at), 0) AS BIGINT) AS oldest FROM outbox",
+    )
+    .one::<D>(conn)
+    .await?;
+    let (rows, oldest) = (row.int("n")?, row.int("oldest")?);
+    Ok(OutboxBacklog {
+        rows,
+        oldest_age_ms: if rows == 0 {
+            0
+        } else {
+            (now_ms() - oldest).max(0)
+        },
+    })
+}
+
+/// At open: the database's partition count (`wanted`, clamped to
+/// 1..=[`MAX_PARTITIONS`], is stored first if it has none), and the ordering
+/// hash of rows queued by a version without partitions (`okey` < 0), so
+/// that each goes to its room's partition.
+pub(super) async fn prepare<D: Dialect>(
+    conn: &mut D::Connection,
+    wanted: u32,
+) -> Result<u32, StoreError> {
+    let wanted = wanted.clamp(1, MAX_PARTITIONS);
+    Sql::new("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .text(PARTITIONS_SETTING)
+        .int(i64::from(wanted))
+        .run::<D>(conn)
+        .await?;
+    let stored = Sql::new("SELECT value FROM settings WHERE name = $1")
+        .text(PARTITIONS_SETTING)
+        .one::<D>(conn)
+        .await?
+        .int("value")?;
+    let count = u32::try_from(stored)
+        .ok()
+        .filter(|n| (1..=MAX_PARTITIONS).contains(n))
+        .ok_or_else(|| StoreError::Corrupt(format!("settings.{PARTITIONS_SETTING} = {stored}")))?;
+    if count != wanted {
+        tracing::warn!(
+            stored = count,
+            configured = wanted,
+            "the database's outbox partition count differs from the configured one; using the \
+             database's (it is fixed when the database is created)"
+        );
+    }
+    loop {
+        let rows = Sql::new("SELECT id, envelope FROM outbox WHERE okey < 0 ORDER BY id LIMIT 500")
+            .all::<D>(conn)
+            .await?;
+        if rows.is_empty() {
+            return Ok(count);
+        }
+        for r in &rows {
+            let hash = Envelope::from_bytes(r.text("envelope")?.as_bytes())
+                .map(|e| e.ordering_hash())
+                .unwrap_or(0);
+            Sql::new("UPDATE outbox SET okey = $1 WHERE id = $2")
+                .int(hash)
+                .int(r.int("id")?)
+                .run::<D>(conn)
+                .await?;
+        }
+    }
 }

@@ -18,12 +18,10 @@ mod rooms;
 pub mod upgrade;
 
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use roomcast_core::{Envelope, Message, RoomId, RoomView, UserId};
-use roomcast_store::{NewMessage, OutboxItem, OutboxSink, Posted, Store, StoreError};
+use roomcast_store::{NewMessage, Posted, Store, StoreError};
 
 pub use events::*;
 pub use members::*;
@@ -50,8 +48,12 @@ macro_rules! store_suite {
             // outbox.rs
             usernames_are_unique_regardless_of_case,
             outbox_rows_survive_a_reopen_until_marked_done,
-            a_relay_pass_publishes_oldest_first_and_deletes_what_it_published,
-            a_failing_sink_keeps_the_failed_row_and_the_rest,
+            a_claim_reads_its_partitions_rows_oldest_first,
+            claimed_rows_stay_until_marked_done,
+            the_backlog_counts_rows_and_the_oldest_ones_age,
+            every_write_wakes_the_relay,
+            a_lone_relay_holds_every_partition,
+            the_partition_count_is_fixed_when_the_database_is_made,
             // rooms.rs
             a_room_lists_its_creator_first_as_owner_and_queues_room_updated_per_member,
             an_unknown_member_creates_nothing,
@@ -101,49 +103,6 @@ macro_rules! store_suite {
     };
 }
 pub(crate) use store_suite;
-
-/// An [`OutboxSink`] that records what it published.
-pub struct Recorder {
-    /// Recorded with each row, to tell publishers apart in a shared log.
-    pub instance: usize,
-    /// `(instance, row id)` per published row, in publish order.
-    pub log: Arc<Mutex<Vec<(usize, i64)>>>,
-    /// Refuse the row with this id (and so stop the pass there).
-    pub fail_on: Option<i64>,
-    /// Sleep this long in each publish (widens race windows).
-    pub pause: Duration,
-}
-
-impl Recorder {
-    /// A recorder that publishes everything at once into `log`.
-    pub fn new(instance: usize, log: Arc<Mutex<Vec<(usize, i64)>>>) -> Self {
-        Self {
-            instance,
-            log,
-            fail_on: None,
-            pause: Duration::ZERO,
-        }
-    }
-
-    /// The ids recorded so far, by anyone.
-    pub fn ids(&self) -> Vec<i64> {
-        self.log.lock().unwrap().iter().map(|(_, id)| *id).collect()
-    }
-}
-
-#[async_trait]
-impl OutboxSink for Recorder {
-    async fn publish(&self, item: &OutboxItem) -> Result<(), String> {
-        if !self.pause.is_zero() {
-            tokio::time::sleep(self.pause).await;
-        }
-        if self.fail_on == Some(item.id) {
-            return Err(format!("refused row {}", item.id));
-        }
-        self.log.lock().unwrap().push((self.instance, item.id));
-        Ok(())
-    }
-}
 
 /// Create a user named `name`.
 pub async fn user(s: &dyn Store, name: &str) -> UserId {
@@ -196,12 +155,6 @@ pub async fn take(s: &dyn Store) -> Vec<Envelope> {
     let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
     s.outbox_done(&ids).await.unwrap();
     rows.into_iter().flat_map(|o| o.envelope.expand()).collect()
-}
-
-/// The ids of the pending outbox rows, oldest first.
-pub async fn pending_ids(s: &dyn Store) -> Vec<i64> {
-    let rows = s.outbox_pending(100_000).await.unwrap();
-    rows.iter().map(|o| o.id).collect()
 }
 
 /// Each envelope as `(type, room target, user target)`.

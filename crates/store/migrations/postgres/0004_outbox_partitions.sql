@@ -1,0 +1,13 @@
+-- Outbox partitions (issue #15). Each row carries the ordering hash of its
+-- envelope (FNV-1a of its room id, else its user id, 31 bits): partition p
+-- of n holds the rows with okey % n = p, so a room's rows stay in one
+-- partition, in id order. Rows queued before this migration get -1 and are
+-- given their hash when the store opens.
+ALTER TABLE outbox ADD COLUMN okey BIGINT NOT NULL DEFAULT -1;
+
+-- Settings fixed per database: `outbox_partitions` is written by the first
+-- process that opens the database, so all processes partition alike.
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);

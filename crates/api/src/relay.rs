@@ -29,9 +29,9 @@
 //! - On shutdown it makes one last pass, then gives its partitions up.
 //!
 //! # The backlog
-//! Every renewal it reads the backlog (rows waiting, age of the oldest),
-//! keeps it for `/healthz`, and logs a warning while the oldest row is
-//! older than [`BACKLOG_WARN_AGE`]. A bus that is down never blocks a write:
+//! Every renewal it reads the backlog (rows waiting, age of the oldest) and
+//! logs a warning while the oldest row is older than [`BACKLOG_WARN_AGE`];
+//! `/healthz` reads it afresh. A bus that is down never blocks a write:
 //! rows wait in the outbox and go out, in per-room order, once it is back.
 
 use std::collections::HashMap;
@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use roomcast_bus::{Bus, Topics};
-use roomcast_store::{OutboxBacklog, OutboxItem, OutboxLease, Partitions, Store};
+use roomcast_store::{OutboxItem, OutboxLease, Partitions, Store};
 use tokio_util::sync::CancellationToken;
 
 /// Shortest wait after a failure.
@@ -68,7 +68,7 @@ pub struct OutboxRelay {
     pub status: Arc<RelayStatus>,
 }
 
-/// What the relay last saw, for `/healthz`.
+/// What the relay holds and did, for `/healthz`.
 #[derive(Debug, Default)]
 pub struct RelayStatus {
     inner: Mutex<StatusInner>,
@@ -76,17 +76,15 @@ pub struct RelayStatus {
 
 #[derive(Clone, Debug, Default)]
 struct StatusInner {
-    backlog: OutboxBacklog,
     partitions: Vec<u32>,
     published: u64,
 }
 
 impl RelayStatus {
-    /// The latest backlog reading, the partitions held, and the rows
-    /// published since start.
-    pub fn snapshot(&self) -> (OutboxBacklog, Vec<u32>, u64) {
+    /// The partitions held, and the rows published since start.
+    pub fn snapshot(&self) -> (Vec<u32>, u64) {
         let s = self.lock().clone();
-        (s.backlog, s.partitions, s.published)
+        (s.partitions, s.published)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StatusInner> {
@@ -189,11 +187,12 @@ impl OutboxRelay {
         }
     }
 
-    /// Renew the lease and read the backlog.
+    /// Renew the lease and look at the backlog.
     async fn renew(&self, lease: &mut dyn OutboxLease) {
         if let Err(e) = lease.renew().await {
             tracing::warn!(error = %e, "outbox relay: lease lost; relaying nothing until renewed");
         }
+        self.status.lock().partitions = lease.partitions().owned.clone();
         let backlog = match self.store.outbox_backlog().await {
             Ok(b) => b,
             Err(e) => {
@@ -208,9 +207,6 @@ impl OutboxRelay {
                 "outbox backlog: rows wait to be published"
             );
         }
-        let mut s = self.status.lock();
-        s.backlog = backlog;
-        s.partitions = lease.partitions().owned.clone();
     }
 
     /// Run until `shutdown`, then make a last pass and give the partitions up.

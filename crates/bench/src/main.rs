@@ -64,6 +64,19 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         post_concurrency: usize,
     },
+    /// The write path: one socket per room (`--conns` is `--rooms`), posts
+    /// as fast as --post-concurrency allows: posts/s, server CPU per post,
+    /// post → receive latency, the outbox backlog.
+    Posts {
+        #[command(flatten)]
+        common: Common,
+        /// Messages posted to each room.
+        #[arg(long, default_value_t = 1000)]
+        messages: usize,
+        /// Posts in flight at most.
+        #[arg(long, default_value_t = 32)]
+        post_concurrency: usize,
+    },
     /// The floor under CPU per delivery on this machine: sender CPU per small
     /// loopback `send`, one per socket in turn, with no server code.
     Sendfloor {
@@ -107,6 +120,10 @@ struct Common {
     /// Rooms; connections are spread round-robin.
     #[arg(long, default_value_t = 10)]
     rooms: usize,
+    /// API processes of a split target (posts are spread over them
+    /// round-robin; the realtime node asks the first).
+    #[arg(long, default_value_t = 1)]
+    api_nodes: usize,
     /// Registered users per room (connections of a room share them).
     #[arg(long, default_value_t = 4)]
     users_per_room: usize,
@@ -152,7 +169,10 @@ impl Common {
             .map(|t| match t.as_str() {
                 "roomcast" => Ok(TargetKind::Roomcast),
                 "reference" => Ok(TargetKind::Reference),
-                split if split.starts_with("split-") => Ok(TargetKind::Split { bus: split["split-".len()..].to_owned() }),
+                split if split.starts_with("split-") => Ok(TargetKind::Split {
+                    bus: split["split-".len()..].to_owned(),
+                    api_nodes: self.api_nodes.clamp(1, 8),
+                }),
                 other => bail!("unknown target {other:?} (roomcast, reference, split-nats, split-redis, split-gcp)"),
             })
             .collect()
@@ -187,6 +207,22 @@ fn main() -> anyhow::Result<()> {
             repeat,
         } => return send_floor(conns, rounds, bytes, repeat),
         Command::Idle { common, hold_secs } => (common, "idle", Load::Idle { hold_secs }),
+        Command::Posts {
+            mut common,
+            messages,
+            post_concurrency,
+        } => {
+            common.conns = common.rooms;
+            (
+                common,
+                "posts",
+                Load::Fanout {
+                    messages,
+                    rate: None,
+                    concurrency: post_concurrency,
+                },
+            )
+        }
         Command::Fanout {
             common,
             messages,

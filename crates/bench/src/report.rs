@@ -42,6 +42,15 @@ fn rows(r: &RunResult) -> Vec<(&'static str, String)> {
     if r.expected > 0 {
         rows.extend([
             ("posts/s", format!("{:.0}", r.posts_per_sec)),
+            (
+                "server CPU per post (µs)",
+                format!("{:.0}", r.cpu_us_per_post),
+            ),
+            (
+                "outbox backlog max (rows)",
+                r.backlog_max_rows
+                    .map_or_else(|| "–".to_owned(), |n| n.to_string()),
+            ),
             ("deliveries/s", format!("{:.0}", r.deliveries_per_sec)),
             ("latency p50 (ms)", format!("{:.2}", r.latency.p50_ms)),
             ("latency p99 (ms)", format!("{:.2}", r.latency.p99_ms)),
@@ -88,6 +97,12 @@ fn metrics(r: &RunResult) -> Vec<(&'static str, f64)> {
     ];
     if r.expected > 0 {
         m.extend([
+            ("posts/s", r.posts_per_sec),
+            ("server CPU per post (µs)", r.cpu_us_per_post),
+            (
+                "outbox backlog max (rows)",
+                r.backlog_max_rows.map_or(f64::NAN, |n| n as f64),
+            ),
             ("deliveries/s", r.deliveries_per_sec),
             ("latency p50 (ms)", r.latency.p50_ms),
             ("latency p99 (ms)", r.latency.p99_ms),
@@ -115,7 +130,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Print medians per target and, when both ran, roomcast/reference ratios.
+/// Print medians per target and, when the reference ran, each other
+/// target's ratio to it (median over paired rounds, with min–max).
 pub fn print_summary(results: &[RunResult]) {
     let mut by_target: BTreeMap<&str, Vec<&RunResult>> = BTreeMap::new();
     for r in results {
@@ -133,20 +149,24 @@ pub fn print_summary(results: &[RunResult]) {
         results.len() / by_target.len()
     );
     let names: Vec<&str> = by_target.keys().copied().collect();
-    let both = by_target.contains_key("roomcast") && by_target.contains_key("reference");
+    let compared: Vec<&str> = if by_target.contains_key("reference") {
+        names
+            .iter()
+            .copied()
+            .filter(|n| *n != "reference")
+            .collect()
+    } else {
+        Vec::new()
+    };
     print!("| metric |");
     for n in &names {
         print!(" {n} (median) |");
     }
-    if both {
-        print!(" roomcast/reference (median, min–max) |");
+    for n in &compared {
+        print!(" {n}/reference (median, min–max) |");
     }
     println!();
-    println!(
-        "|---|{}{}",
-        "---|".repeat(names.len()),
-        if both { "---|" } else { "" }
-    );
+    println!("|---|{}", "---|".repeat(names.len() + compared.len()));
     let any_split = results.iter().any(split);
     for (i, (label, _)) in metrics(first).iter().enumerate() {
         if label.starts_with("gateway") && !any_split {
@@ -157,8 +177,8 @@ pub fn print_summary(results: &[RunResult]) {
             let v = median(by_target[n].iter().map(|r| metrics(r)[i].1).collect());
             print!(" {v:.2} |");
         }
-        if both {
-            let ratios: Vec<f64> = by_target["roomcast"]
+        for n in &compared {
+            let ratios: Vec<f64> = by_target[n]
                 .iter()
                 .zip(&by_target["reference"])
                 .map(|(a, b)| metrics(a)[i].1 / metrics(b)[i].1)

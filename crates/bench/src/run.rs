@@ -104,6 +104,13 @@ pub struct RunResult {
     pub gateway_cpu_secs_per_million: f64,
     /// Post → receiveMessage latency.
     pub latency: Latency,
+    /// Server CPU (every process) per post, microseconds.
+    #[serde(default)]
+    pub cpu_us_per_post: f64,
+    /// The largest outbox backlog `/healthz` reported during the load (rows,
+    /// summed over API processes); `None` where the target reports none.
+    #[serde(default)]
+    pub backlog_max_rows: Option<i64>,
 }
 
 /// A progress line, rewritten in place on a terminal (silent otherwise, so
@@ -225,6 +232,8 @@ async fn run_on(
     let mut post_errors = 0;
     let mut rss_loaded = target.rss_bytes()?;
     let mut posts_per_sec = 0.0;
+    let mut posts = 0;
+    let mut backlog_max_rows = None;
     match &p.load {
         Load::Idle { hold_secs } => {
             for s in 0..*hold_secs {
@@ -240,9 +249,15 @@ async fn run_on(
             rate,
             concurrency,
         } => {
+            let sampling = CancellationToken::new();
+            let sampler = tokio::spawn(sample_backlog(
+                http.clone(),
+                target.api_urls.clone(),
+                sampling.clone(),
+            ));
             let posted = post_all(
                 &http,
-                &target.url,
+                &target.api_urls,
                 &world,
                 *messages,
                 *rate,
@@ -253,6 +268,7 @@ async fn run_on(
             )
             .await;
             post_errors = posted.errors;
+            posts = posted.count;
             posts_per_sec = posted.count as f64 / posted.secs.max(1e-9);
             let drain =
                 tokio::time::timeout(Duration::from_secs(p.drain_secs), shared.all_delivered());
@@ -265,6 +281,8 @@ async fn run_on(
                     )),
                 }
             }
+            sampling.cancel();
+            backlog_max_rows = sampler.await.unwrap_or(None);
         }
     }
     let load_secs = load_started.elapsed().as_secs_f64();
@@ -304,7 +322,51 @@ async fn run_on(
         cpu_secs_per_million: per_million(server_cpu_secs, delivered),
         gateway_cpu_secs_per_million: per_million(gateway_cpu_secs, delivered),
         latency: shared.latency(),
+        cpu_us_per_post: if posts > 0 {
+            server_cpu_secs * 1e6 / posts as f64
+        } else {
+            0.0
+        },
+        backlog_max_rows,
     })
+}
+
+/// Poll every API process's `/healthz` each 100 ms until `stop`: the largest
+/// summed `outbox.backlogRows` seen (`None` if no process reported one).
+async fn sample_backlog(
+    http: reqwest::Client,
+    urls: Vec<String>,
+    stop: CancellationToken,
+) -> Option<i64> {
+    let mut max = None;
+    // Bounded: at most 10 minutes of samples.
+    for _ in 0..6000 {
+        let mut sum = None;
+        for url in &urls {
+            let reading = async {
+                let v: serde_json::Value = http
+                    .get(format!("{url}/healthz"))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                v["outbox"]["backlogRows"].as_i64()
+            };
+            if let Some(rows) = reading.await {
+                sum = Some(sum.unwrap_or(0) + rows);
+            }
+        }
+        if let Some(rows) = sum {
+            max = Some(max.map_or(rows, |m: i64| m.max(rows)));
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    max
 }
 
 fn per_million(cpu_secs: f64, delivered: u64) -> f64 {
@@ -324,7 +386,7 @@ struct Posted {
 #[allow(clippy::too_many_arguments)]
 async fn post_all(
     http: &reqwest::Client,
-    base: &str,
+    bases: &[String],
     world: &Arc<world::World>,
     messages: usize,
     rate: Option<u32>,
@@ -356,7 +418,7 @@ async fn post_all(
         let permit = gate.clone().acquire_owned().await.expect("semaphore open");
         let (http, base, world, shared, errors) = (
             http.clone(),
-            base.to_owned(),
+            bases[n % bases.len()].clone(),
             world.clone(),
             shared.clone(),
             errors.clone(),

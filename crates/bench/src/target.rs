@@ -20,6 +20,8 @@ pub enum TargetKind {
     Split {
         /// The bus kind.
         bus: String,
+        /// API processes (1 or more).
+        api_nodes: usize,
     },
     /// The Node `socket.io@4` reference in `bench/reference`.
     Reference,
@@ -37,7 +39,8 @@ impl TargetKind {
     pub fn name(&self) -> String {
         match self {
             Self::Roomcast => "roomcast".into(),
-            Self::Split { bus } => format!("roomcast-split-{bus}"),
+            Self::Split { bus, api_nodes: 1 } => format!("roomcast-split-{bus}"),
+            Self::Split { bus, api_nodes } => format!("roomcast-split-{bus}-{api_nodes}api"),
             Self::Reference => "reference".into(),
             Self::External { .. } => "external".into(),
         }
@@ -57,8 +60,10 @@ pub struct Programs {
 
 /// A running server (one process, or an API and a realtime process).
 pub struct Target {
-    /// Base URL for HTTP (the API).
+    /// Base URL for HTTP (the API; the first one of several).
     pub url: String,
+    /// Every API process's base URL (posts go round-robin).
+    pub api_urls: Vec<String>,
     /// Host:port for Socket.IO connects.
     pub addr: std::net::SocketAddr,
     /// Pid holding the sockets (its RSS is the per-connection figure).
@@ -128,6 +133,7 @@ impl Target {
             let pid = child.id().context("child pid")?;
             Ok(Self {
                 addr: addr_of(&url)?,
+                api_urls: vec![url.clone()],
                 url,
                 pid,
                 pids: vec![pid],
@@ -139,6 +145,7 @@ impl Target {
         match kind {
             TargetKind::External { url, pid } => Ok(Self {
                 url: url.clone(),
+                api_urls: vec![url.clone()],
                 addr: addr_of(url)?,
                 pid: *pid,
                 pids: vec![*pid],
@@ -173,7 +180,7 @@ impl Target {
                 let (child, url) = spawn_listening(cmd, "the reference server").await?;
                 one(child, url, None)
             }
-            TargetKind::Split { bus } => {
+            TargetKind::Split { bus, api_nodes } => {
                 let name = format!("roomcast_bench_{}", std::process::id());
                 psql(
                     &programs.postgres_url,
@@ -191,25 +198,35 @@ impl Target {
                     ("ROOMCAST_BUS__CHAT_OUT", format!("bench.out.{name}")),
                     ("ROOMCAST_BUS__CHAT_IN", format!("bench.in.{name}")),
                 ];
-                let mut api = roomcast(
-                    programs,
-                    &["api", "--listen", "127.0.0.1:0", "--database-url", &db],
-                )?;
-                api.envs(env.iter().map(|(k, v)| (k, v)));
-                let (api_child, api_url) = spawn_listening(api, "roomcast api").await?;
+                let mut apis = Vec::new();
+                for _ in 0..*api_nodes {
+                    let mut api = roomcast(
+                        programs,
+                        &["api", "--listen", "127.0.0.1:0", "--database-url", &db],
+                    )?;
+                    api.envs(env.iter().map(|(k, v)| (k, v)));
+                    apis.push(spawn_listening(api, "roomcast api").await?);
+                }
+                let api_urls: Vec<String> = apis.iter().map(|(_, u)| u.clone()).collect();
                 let mut rt = roomcast(programs, &["realtime", "--listen", "127.0.0.1:0"])?;
                 rt.envs(env.iter().map(|(k, v)| (k, v)))
-                    .env("ROOMCAST_REALTIME__API_URL", &api_url)
+                    .env("ROOMCAST_REALTIME__API_URL", &api_urls[0])
                     .env("ROOMCAST_REALTIME__NODE_ID", "bench-rt");
                 let (rt_child, rt_url) = spawn_listening(rt, "roomcast realtime").await?;
                 let rt_pid = rt_child.id().context("child pid")?;
-                let api_pid = api_child.id().context("child pid")?;
+                let mut pids = vec![rt_pid];
+                let mut children = vec![rt_child];
+                for (child, _) in apis {
+                    pids.push(child.id().context("child pid")?);
+                    children.push(child);
+                }
                 Ok(Self {
-                    url: api_url,
+                    url: api_urls[0].clone(),
+                    api_urls,
                     addr: addr_of(&rt_url)?,
                     pid: rt_pid,
-                    pids: vec![rt_pid, api_pid],
-                    children: vec![rt_child, api_child],
+                    pids,
+                    children,
                     database: Some((programs.postgres_url.clone(), name)),
                     _data: None,
                 })

@@ -166,7 +166,7 @@ impl Server {
         let mut relay_status = None;
         if let Some(store) = store {
             let status = Arc::new(RelayStatus::default());
-            relay_status = Some(status.clone());
+            relay_status = Some((store.clone(), status.clone()));
             let relay = OutboxRelay {
                 store: store.clone(),
                 bus: bus.clone(),
@@ -225,7 +225,7 @@ impl Server {
             "/healthz",
             get(move || {
                 let (bus, relay) = (health_bus.clone(), relay_status.clone());
-                async move { health(&*bus, relay.as_deref()).await }
+                async move { health(&*bus, relay).await }
             }),
         );
         // Layers wrap the routes present when applied, so the Socket.IO layer
@@ -299,10 +299,10 @@ impl Server {
 }
 
 /// `GET /healthz`: 200 with the bus reachable, 503 otherwise; on a process
-/// with a store, the outbox relay's latest backlog reading and partitions.
+/// with a store, the outbox backlog (read now) and the relay's partitions.
 async fn health(
     bus: &dyn roomcast_bus::Bus,
-    relay: Option<&RelayStatus>,
+    relay: Option<(Arc<dyn roomcast_store::Store>, Arc<RelayStatus>)>,
 ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
     let bus_ok = bus.healthy().await;
     let code = if bus_ok {
@@ -311,14 +311,17 @@ async fn health(
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     };
     let mut body = json!({ "status": if bus_ok { "ok" } else { "degraded" }, "bus": bus.name() });
-    if let Some(relay) = relay {
-        let (backlog, partitions, published) = relay.snapshot();
-        body["outbox"] = json!({
-            "backlogRows": backlog.rows,
-            "oldestAgeMs": backlog.oldest_age_ms,
-            "partitions": partitions,
-            "published": published,
-        });
+    if let Some((store, relay)) = relay {
+        let (partitions, published) = relay.snapshot();
+        let mut outbox = json!({ "partitions": partitions, "published": published });
+        match store.outbox_backlog().await {
+            Ok(b) => {
+                outbox["backlogRows"] = json!(b.rows);
+                outbox["oldestAgeMs"] = json!(b.oldest_age_ms);
+            }
+            Err(e) => outbox["error"] = json!(e.to_string()),
+        }
+        body["outbox"] = outbox;
     }
     (code, axum::Json(body))
 }

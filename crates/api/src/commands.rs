@@ -15,17 +15,19 @@
 //! | `nodeHeartbeat` | `{node, at}` | `node_heartbeat` |
 //!
 //! The user is the envelope's `userId`, set by the realtime tier from the
-//! verified socket, never a payload field. The API re-checks everything the
-//! gateway checked (it is authoritative): a refusal (unknown type, malformed
-//! payload, missing `userId`, not a member, …) is logged and acked
-//! ([`Handled::Done`]) so it cannot loop; a database failure is
-//! [`Handled::Retry`]: left unacked, to be redelivered.
+//! verified socket, never a payload field. Each command is decoded and
+//! checked by [`ChatIn::decode`], the same rules the gateway applied (the
+//! API is authoritative). A refusal (malformed payload, missing `userId`,
+//! not a member, …) is logged and acked ([`Handled::Done`]) so it cannot
+//! loop; an unknown type or a newer contract version is logged once per
+//! kind and acked; a database failure is [`Handled::Retry`]: left unacked,
+//! to be redelivered.
 
 use roomcast_bus::{Handled, Subscription};
-use roomcast_core::{Envelope, MarkMessageRead, SendMessage, UserId, events, validate};
+use std::sync::LazyLock;
+
+use roomcast_core::{ChatIn, Envelope, Skip, SkipLog};
 use roomcast_store::{NewMessage, Posted, StoreError};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -36,27 +38,10 @@ pub const GROUP: &str = "api";
 /// Envelope ids remembered for duplicate dropping.
 pub const DEDUPE_WINDOW: usize = 16_384;
 /// Longest accepted realtime node name, in bytes.
-pub const MAX_NODE_BYTES: usize = 128;
+pub use roomcast_core::contract::MAX_NODE_BYTES;
 
-/// Payload of `presenceChanged`.
-#[derive(Debug, Deserialize)]
-pub struct PresenceChanged {
-    /// The realtime node.
-    pub node: String,
-    /// First socket connected (`true`) or last one gone (`false`).
-    pub online: bool,
-    /// The node's clock, Unix ms.
-    pub at: i64,
-}
-
-/// Payload of `nodeHeartbeat`.
-#[derive(Debug, Deserialize)]
-pub struct NodeHeartbeat {
-    /// The realtime node.
-    pub node: String,
-    /// The node's clock, Unix ms.
-    pub at: i64,
-}
+/// What this process skipped on `chat.in` (each kind logged once).
+static SKIPPED: LazyLock<SkipLog> = LazyLock::new(SkipLog::default);
 
 /// Consume until `shutdown`; an unacked command in flight is redelivered by the bus.
 pub async fn run(sub: Subscription, state: AppState, shutdown: CancellationToken) {
@@ -97,19 +82,20 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// A command's outcome (the store wakes the relay for what it queued).
-type Wrote = Result<(), Failure>;
-
 /// Handle one `chat.in` envelope (what the consumer calls for each new one).
 pub async fn handle(state: &AppState, env: &Envelope) -> Handled {
-    let outcome = match env.kind.as_str() {
-        events::SEND_MESSAGE => send_message(state, env).await,
-        events::MARK_MESSAGE_READ => mark_message_read(state, env).await,
-        events::PRESENCE_CHANGED => presence_changed(state, env).await,
-        events::NODE_HEARTBEAT => node_heartbeat(state, env).await,
-        _ => Err("unknown chat.in command".into()),
+    let cmd = match ChatIn::decode(env) {
+        Ok(cmd) => cmd,
+        Err(skip @ (Skip::UnknownKind(_) | Skip::NewerVersion(_))) => {
+            SKIPPED.skipped("chat.in", env, &skip);
+            return Handled::Done;
+        }
+        Err(Skip::Malformed { why, .. }) => {
+            tracing::warn!(kind = %env.kind, id = %env.id, user = ?env.user_id, %why, "chat.in command refused; dropped");
+            return Handled::Done;
+        }
     };
-    match outcome {
+    match carry_out(state, cmd).await {
         Ok(()) => Handled::Done,
         Err(Failure::Refused(why)) => {
             tracing::warn!(kind = %env.kind, id = %env.id, user = ?env.user_id, %why, "chat.in command refused; dropped");
@@ -122,99 +108,39 @@ pub async fn handle(state: &AppState, env: &Envelope) -> Handled {
     }
 }
 
-/// A command payload and the rules it must pass (the gateway's, re-checked).
-trait Payload: DeserializeOwned {
-    /// Why this payload is refused, if it is.
-    fn check(&self) -> Result<(), String>;
-}
-
-impl Payload for SendMessage {
-    fn check(&self) -> Result<(), String> {
-        validate::client_msg_id(&self.client_msg_id)?;
-        validate::body(&self.body)
-    }
-}
-
-impl Payload for MarkMessageRead {
-    fn check(&self) -> Result<(), String> {
-        if self.seq < 0 {
-            return Err("seq must be 0 or more".into());
-        }
-        Ok(())
-    }
-}
-
-impl Payload for PresenceChanged {
-    fn check(&self) -> Result<(), String> {
-        node_name(&self.node)
-    }
-}
-
-impl Payload for NodeHeartbeat {
-    fn check(&self) -> Result<(), String> {
-        node_name(&self.node)
-    }
-}
-
-fn node_name(node: &str) -> Result<(), String> {
-    if node.is_empty() || node.len() > MAX_NODE_BYTES {
-        return Err(format!("node must be 1 to {MAX_NODE_BYTES} bytes"));
-    }
-    Ok(())
-}
-
-/// The envelope's payload, decoded and checked.
-fn payload<T: Payload>(env: &Envelope) -> Result<T, Failure> {
-    let p = T::deserialize(&env.payload).map_err(|e| format!("malformed payload: {e}"))?;
-    p.check()?;
-    Ok(p)
-}
-
-/// The envelope's user (set by the realtime tier from the socket's token).
-fn sender(env: &Envelope) -> Result<UserId, Failure> {
-    env.user_id
-        .ok_or_else(|| "no userId in the envelope".into())
-}
-
-async fn send_message(state: &AppState, env: &Envelope) -> Wrote {
-    let user = sender(env)?;
-    let p: SendMessage = payload(env)?;
-    let posted = state
-        .store
-        .post_message(NewMessage {
-            room_id: p.room_id,
-            sender_id: user,
-            client_msg_id: &p.client_msg_id,
-            body: &p.body,
-            reply_to: p.reply_to,
-        })
-        .await?;
-    match posted {
-        Posted::Created(_) | Posted::Existing(_) => Ok(()),
-        Posted::NoRoom => Err("no such room".into()),
-        Posted::NotMember => Err("not a member of the room".into()),
-    }
-}
-
-async fn mark_message_read(state: &AppState, env: &Envelope) -> Wrote {
-    let user = sender(env)?;
-    let p: MarkMessageRead = payload(env)?;
-    state.store.mark_read(p.room_id, user, p.seq).await?;
-    Ok(())
-}
-
-async fn presence_changed(state: &AppState, env: &Envelope) -> Wrote {
-    let user = sender(env)?;
-    let p: PresenceChanged = payload(env)?;
+/// Carry a decoded command out.
+async fn carry_out(state: &AppState, cmd: ChatIn) -> Result<(), Failure> {
     let store = &state.store;
-    store
-        .presence_changed(user, &p.node, p.online, p.at)
-        .await?;
-    Ok(())
-}
-
-async fn node_heartbeat(state: &AppState, env: &Envelope) -> Wrote {
-    let p: NodeHeartbeat = payload(env)?;
-    state.store.node_heartbeat(&p.node, p.at).await?;
-    Ok(())
+    match cmd {
+        ChatIn::SendMessage { user, cmd } => {
+            let posted = store
+                .post_message(NewMessage {
+                    room_id: cmd.room_id,
+                    sender_id: user,
+                    client_msg_id: &cmd.client_msg_id,
+                    body: &cmd.body,
+                    reply_to: cmd.reply_to,
+                })
+                .await?;
+            match posted {
+                Posted::Created(_) | Posted::Existing(_) => Ok(()),
+                Posted::NoRoom => Err("no such room".into()),
+                Posted::NotMember => Err("not a member of the room".into()),
+            }
+        }
+        ChatIn::MarkMessageRead { user, cmd } => {
+            store.mark_read(cmd.room_id, user, cmd.seq).await?;
+            Ok(())
+        }
+        ChatIn::PresenceChanged { user, cmd } => {
+            store
+                .presence_changed(user, &cmd.node, cmd.online, cmd.at)
+                .await?;
+            Ok(())
+        }
+        ChatIn::NodeHeartbeat(cmd) => {
+            store.node_heartbeat(&cmd.node, cmd.at).await?;
+            Ok(())
+        }
+    }
 }

@@ -19,7 +19,6 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use roomcast_core::{RoomAccess, RoomEvents, RoomId, RoomList, UserId, validate};
-use roomcast_store::Access;
 use serde::Deserialize;
 
 use crate::error::{Json, Query};
@@ -60,19 +59,7 @@ pub async fn access(
     _caller: Service,
     Query(q): Query<AccessQuery>,
 ) -> Result<Json<RoomAccess>, ApiError> {
-    Ok(Json(
-        match state.store.access(q.room_id, q.user_id).await? {
-            Access::NoRoom => RoomAccess::NoRoom,
-            Access::NotMember => RoomAccess::NotMember,
-            Access::Member {
-                last_seq,
-                last_event_seq,
-            } => RoomAccess::Member {
-                last_seq,
-                last_event_seq,
-            },
-        },
-    ))
+    Ok(Json(state.store.access(q.room_id, q.user_id).await?))
 }
 
 /// Query of the events route.

@@ -13,7 +13,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use roomcast_core::{Message, MessageId, RoomId, validate};
+use roomcast_core::{Check, Message, MessageId, RoomId, SendMessage, validate};
 use roomcast_store::{HistoryPage, NewMessage, Posted};
 use serde::{Deserialize, Serialize};
 
@@ -93,17 +93,21 @@ pub async fn post_message(
     Path(raw): Path<String>,
     Json(body): Json<PostMessage>,
 ) -> Result<(StatusCode, Json<MessageReply>), ApiError> {
-    let room = room_id(&raw)?;
-    validate::client_msg_id(&body.client_msg_id).map_err(ApiError::BadRequest)?;
-    validate::body(&body.body).map_err(ApiError::BadRequest)?;
+    let cmd = SendMessage {
+        room_id: room_id(&raw)?,
+        client_msg_id: body.client_msg_id,
+        body: body.body,
+        reply_to: body.reply_to,
+    };
+    cmd.check().map_err(ApiError::BadRequest)?;
     let posted = state
         .store
         .post_message(NewMessage {
-            room_id: room,
+            room_id: cmd.room_id,
             sender_id: me,
-            client_msg_id: &body.client_msg_id,
-            body: &body.body,
-            reply_to: body.reply_to,
+            client_msg_id: &cmd.client_msg_id,
+            body: &cmd.body,
+            reply_to: cmd.reply_to,
         })
         .await?;
     match posted {

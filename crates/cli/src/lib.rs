@@ -4,6 +4,7 @@
 //! - [`config`]: the typed config tree, its documented defaults, and loading
 //!   (defaults → TOML file → `ROOMCAST_…` environment → flags).
 //! - [`bus`]: picks and connects the bus backend.
+//! - [`membership`]: the gateway's membership answered by the store (`serve`).
 //! - [`secret`]: where the JWT secret comes from when none is configured.
 //! - [`server`]: builds `roomcast serve` (store, bus, API, gateway, relay) and
 //!   runs it on a listener until a shutdown signal.
@@ -11,6 +12,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod membership;
 pub mod secret;
 pub mod server;
 

@@ -32,7 +32,7 @@ use axum::routing::get;
 use roomcast_api::{AppState, OutboxRelay, RelayStatus};
 use roomcast_auth::Tokens;
 use roomcast_bus::Mode;
-use roomcast_gateway::membership::{HttpMembership, StoreMembership};
+use roomcast_gateway::membership::HttpMembership;
 use roomcast_gateway::{Gateway, GatewayDeps};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
+use crate::membership::StoreMembership;
 use crate::secret;
 
 /// Bind a listener for [`Server::run`]: address reuse and a listen backlog

@@ -1,7 +1,7 @@
 //! The bus envelope: the one JSON shape that crosses `chat.out` and `chat.in`.
 //!
 //! ```json
-//! {"id":"0190…","type":"receiveMessage","roomId":"0190…","payload":{…},"ts":1732760000000}
+//! {"v":1,"id":"0190…","type":"receiveMessage","roomId":"0190…","payload":{…},"ts":1732760000000}
 //! ```
 //!
 //! - `id` is unique per logical event. Delivery is at-least-once, so every
@@ -12,6 +12,8 @@
 //!   `user:<userId>`. An envelope with neither is not emitted.
 //! - `payload` is the event's argument, emitted unchanged.
 //! - `ts` is the producer's clock in Unix milliseconds (informational only).
+//! - `v` is the contract version (see [`crate::contract`]): a consumer skips
+//!   a newer one, and a `type` it does not know, with one log line per kind.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -103,6 +105,10 @@ pub mod events {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
+    /// The contract version it was written for (absent: 1); see
+    /// [`crate::contract`].
+    #[serde(default = "first_version")]
+    pub v: u32,
     /// Unique id, for dropping duplicates.
     pub id: EnvelopeId,
     /// Event or command name.
@@ -139,6 +145,7 @@ impl Envelope {
 
     fn new(kind: &str, room_id: Option<RoomId>, user_id: Option<UserId>, payload: Value) -> Self {
         Self {
+            v: crate::contract::ENVELOPE_VERSION,
             id: EnvelopeId::new(),
             kind: kind.to_owned(),
             room_id,
@@ -212,6 +219,10 @@ impl Envelope {
             })
             .collect()
     }
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// FNV-1a (32-bit) of `bytes`, masked to 31 bits so that it fits a signed

@@ -4,11 +4,14 @@
 //! - [`ids`]: typed identifiers for users, rooms, messages and envelopes.
 //! - [`envelope`]: the JSON envelope that travels on the bus (`chat.out`, `chat.in`)
 //!   and the names of the events it carries.
+//! - [`contract`]: the same, typed: [`ChatOut`] and [`ChatIn`] decoded from an
+//!   envelope once, the contract version, and what a consumer skips.
 //! - [`wire`]: the objects clients see over HTTP and Socket.IO (`User`, `Room`, `Message`).
 //! - [`error`]: the machine-readable error codes shared by HTTP answers and Socket.IO ACKs.
 //! - [`replay`]: the room event log read back (`RoomEvents`), for replay.
 //! - [`validate`]: input rules (lengths, characters) shared by every tier.
 
+pub mod contract;
 pub mod envelope;
 pub mod error;
 pub mod ids;
@@ -16,6 +19,7 @@ pub mod replay;
 pub mod validate;
 pub mod wire;
 
+pub use contract::{ChatIn, ChatOut, Check, ENVELOPE_VERSION, Skip, SkipLog};
 pub use envelope::{Envelope, events, topics};
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{EnvelopeId, MessageId, RoomId, UserId};

@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use roomcast_core::RoomAccess;
 use roomcast_core::{RoomId, UserId};
-use roomcast_store::Access;
 use tokio::time::Instant;
 
 use crate::membership::{Membership, MembershipError};
@@ -64,7 +64,7 @@ impl MembershipCache {
         membership: &dyn Membership,
         room: RoomId,
         user: UserId,
-    ) -> Result<Access, MembershipError> {
+    ) -> Result<RoomAccess, MembershipError> {
         if self.ttl.is_zero() {
             return membership.access(room, user).await;
         }
@@ -73,7 +73,7 @@ impl MembershipCache {
             if let Some(at) = inner.entries.get(&(room, user))
                 && at.elapsed() < self.ttl
             {
-                return Ok(Access::Member {
+                return Ok(RoomAccess::Member {
                     last_seq: 0,
                     last_event_seq: 0,
                 });
@@ -81,7 +81,7 @@ impl MembershipCache {
             inner.generation
         };
         let answer = membership.access(room, user).await?;
-        if matches!(answer, Access::Member { .. }) {
+        if matches!(answer, RoomAccess::Member { .. }) {
             self.store(room, user, generation);
         }
         Ok(answer)
@@ -135,14 +135,14 @@ mod tests {
     /// Answers `Member` (or what `answer` holds) and counts the questions.
     struct Counting {
         asked: AtomicUsize,
-        answer: Mutex<Access>,
+        answer: Mutex<RoomAccess>,
     }
 
     impl Counting {
         fn new() -> Self {
             Self {
                 asked: AtomicUsize::new(0),
-                answer: Mutex::new(Access::Member {
+                answer: Mutex::new(RoomAccess::Member {
                     last_seq: 7,
                     last_event_seq: 0,
                 }),
@@ -155,7 +155,7 @@ mod tests {
 
     #[async_trait]
     impl Membership for Counting {
-        async fn access(&self, _: RoomId, _: UserId) -> Result<Access, MembershipError> {
+        async fn access(&self, _: RoomId, _: UserId) -> Result<RoomAccess, MembershipError> {
             self.asked.fetch_add(1, Ordering::SeqCst);
             Ok(*self.answer.lock().unwrap())
         }
@@ -168,22 +168,22 @@ mod tests {
         let (r, u) = (RoomId::new(), UserId::new());
         assert!(matches!(
             cache.access(&m, r, u).await,
-            Ok(Access::Member { .. })
+            Ok(RoomAccess::Member { .. })
         ));
         assert!(matches!(
             cache.access(&m, r, u).await,
-            Ok(Access::Member { .. })
+            Ok(RoomAccess::Member { .. })
         ));
         assert_eq!(m.asked(), 1);
         tokio::time::advance(Duration::from_millis(2001)).await;
-        *m.answer.lock().unwrap() = Access::NotMember;
+        *m.answer.lock().unwrap() = RoomAccess::NotMember;
         assert!(matches!(
             cache.access(&m, r, u).await,
-            Ok(Access::NotMember)
+            Ok(RoomAccess::NotMember)
         ));
         assert!(matches!(
             cache.access(&m, r, u).await,
-            Ok(Access::NotMember)
+            Ok(RoomAccess::NotMember)
         ));
         assert_eq!(m.asked(), 3, "refusals are never cached");
     }
@@ -195,10 +195,10 @@ mod tests {
         let (r, u) = (RoomId::new(), UserId::new());
         cache.access(&m, r, u).await.unwrap();
         cache.forget(r, u);
-        *m.answer.lock().unwrap() = Access::NotMember;
+        *m.answer.lock().unwrap() = RoomAccess::NotMember;
         assert!(matches!(
             cache.access(&m, r, u).await,
-            Ok(Access::NotMember)
+            Ok(RoomAccess::NotMember)
         ));
         assert!(cache.is_empty());
     }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use roomcast_auth::Tokens;
+use roomcast_core::RoomAccess;
 use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId, validate};
-use roomcast_store::Access;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -95,7 +95,7 @@ impl ChatHandler {
         // socket; everything up to them is in the history. No gap at the seam.
         let answer = self.membership.access(room, user).await;
         let last_event_seq = match &answer {
-            Ok(Access::Member { last_event_seq, .. }) => *last_event_seq,
+            Ok(RoomAccess::Member { last_event_seq, .. }) => *last_event_seq,
             _ => 0,
         };
         let seq = match member_seq(answer) {

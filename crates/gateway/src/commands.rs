@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use roomcast_core::{
-    ErrorBody, ErrorCode, MarkMessageRead, RoomId, SendMessage, UserId, events, validate,
+    Check, ErrorBody, ErrorCode, MarkMessageRead, RoomId, SendMessage, UserId, events,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -103,8 +103,7 @@ impl Commands {
             data,
             "sendMessage expects {roomId, clientMsgId, body, replyTo?}",
         )?;
-        validate::client_msg_id(&p.client_msg_id).map_err(bad_request)?;
-        validate::body(&p.body).map_err(bad_request)?;
+        p.check().map_err(bad_request)?;
         self.check_member(p.room_id, user).await?;
         let value = serde_json::to_value(&p).expect("a payload serializes");
         self.publish(events::SEND_MESSAGE, user, value).await?;
@@ -113,9 +112,7 @@ impl Commands {
 
     async fn mark_read(&self, user: UserId, data: Option<Value>) -> Reply {
         let p: MarkMessageRead = payload(data, "markMessageRead expects {roomId, seq}")?;
-        if p.seq < 0 {
-            return Err(bad_request("seq must be >= 0".into()));
-        }
+        p.check().map_err(bad_request)?;
         self.check_member(p.room_id, user).await?;
         let value = serde_json::to_value(&p).expect("a payload serializes");
         self.publish(events::MARK_MESSAGE_READ, user, value).await?;

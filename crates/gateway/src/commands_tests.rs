@@ -109,8 +109,8 @@ async fn send_message_publishes_the_command_as_the_socket_user_then_acks() {
 async fn malformed_commands_are_bad_requests_and_publish_nothing() {
     let mut s = setup().await;
     let r = s.room;
-    let long_id = "x".repeat(validate::MAX_CLIENT_MSG_ID + 1);
-    let long_body = "é".repeat(validate::MAX_BODY_CHARS + 1);
+    let long_id = "x".repeat(roomcast_core::validate::MAX_CLIENT_MSG_ID + 1);
+    let long_body = "é".repeat(roomcast_core::validate::MAX_BODY_CHARS + 1);
     let cases = [
         ("sendMessage", json!(null)),
         ("sendMessage", json!("hi")),

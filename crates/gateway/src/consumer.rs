@@ -3,7 +3,10 @@
 //! Logged room events (those with an `eventSeq`) go through
 //! [`crate::replay::RoomLogs`]: once per socket, recorded for replay.
 //!
-//! Three events are routed specially ([`route`]):
+//! Each envelope is decoded once into a [`ChatOut`]; one that this build
+//! cannot read (an unknown `type`, a newer contract version, a known `type`
+//! without its targets) is skipped and acked, logged once per kind, and the
+//! consumer goes on. Three events are routed specially:
 //! - `roomRemoved` (room **and** user target): every socket of the user
 //!   first leaves `room:<roomId>`, the membership cache entry is dropped,
 //!   then the event goes to `user:<id>` only;
@@ -21,11 +24,10 @@
 //! Duplicates (same envelope id) are dropped by [`roomcast_bus::consume()`], remembering
 //! the last [`DEDUPE_WINDOW`] ids. Each delivery is acked after its emit.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use roomcast_bus::Subscription;
-use roomcast_core::{Envelope, RoomEvent, RoomId, RoomUpdates, UserId, events};
-use serde::Deserialize;
+use roomcast_core::{ChatOut, Envelope, RoomEvent, RoomId, SkipLog, UserId, events};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::MembershipCache;
@@ -45,63 +47,8 @@ pub fn user_channel(user: UserId) -> String {
     format!("user:{user}")
 }
 
-/// What to do with one `chat.out` envelope on this node.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Route {
-    /// Emit to each of these Socket.IO rooms (none: drop it).
-    Emit(Vec<String>),
-    /// Emit to `room`, except the sockets of `except`.
-    EmitExcept {
-        /// Target.
-        room: String,
-        /// Sockets of this user are skipped.
-        except: UserId,
-    },
-    /// `roomUpdated` to each member named, as that member sees the room.
-    PerMember(Box<RoomUpdates>),
-    /// Remove `user` from `room`: sockets leave, the cache forgets, then emit
-    /// to the user only.
-    Removed {
-        /// The room left.
-        room: RoomId,
-        /// The user removed.
-        user: UserId,
-    },
-}
-
-/// How `env` is delivered (see the module docs).
-pub fn route(env: &Envelope) -> Route {
-    match (env.kind.as_str(), env.room_id, env.user_id) {
-        (events::ROOM_REMOVED, Some(room), Some(user)) => Route::Removed { room, user },
-        // Malformed: never tell a whole room it was removed.
-        (events::ROOM_REMOVED, _, user) => {
-            Route::Emit(user.map(user_channel).into_iter().collect())
-        }
-        (events::ROOM_UPDATED_MANY, _, _) => match RoomUpdates::deserialize(&env.payload) {
-            Ok(updates) => Route::PerMember(Box::new(updates)),
-            Err(_) => Route::Emit(Vec::new()),
-        },
-        (events::TYPING, Some(room), None) => {
-            match env
-                .payload
-                .get("userId")
-                .and_then(|u| u.as_str()?.parse().ok())
-            {
-                Some(typer) => Route::EmitExcept {
-                    room: room_channel(room),
-                    except: typer,
-                },
-                None => Route::Emit(vec![room_channel(room)]),
-            }
-        }
-        (_, room, user) => Route::Emit(
-            room.map(room_channel)
-                .into_iter()
-                .chain(user.map(user_channel))
-                .collect(),
-        ),
-    }
-}
+/// What this process skipped on `chat.out` (each kind logged once).
+static SKIPPED: LazyLock<SkipLog> = LazyLock::new(SkipLog::default);
 
 /// Consume until `shutdown` or the end of the subscription.
 pub async fn run(
@@ -112,55 +59,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     roomcast_bus::consume(sub, shutdown, "chat.out", DEDUPE_WINDOW, |env| {
-        let route = route(&env);
-        // A logged room event: once per socket, in order, recorded for replay.
-        if let (Route::Emit(targets), Some(room), Some(seq)) = (&route, env.room_id, env.event_seq)
-            && env.is_logged()
-        {
-            let event = RoomEvent {
-                event_seq: seq,
-                kind: env.kind,
-                payload: env.payload,
-            };
-            logs.emit(room, event, |e, skip, offsets| {
-                for target in targets {
-                    let offset = |conn| offsets.of(conn);
-                    transport.emit_logged(target.clone(), &e.kind, &e.payload, skip, offset);
-                }
-            });
-            return std::future::ready(roomcast_bus::Handled::Done);
-        }
-        match route {
-            Route::Emit(targets) => {
-                if targets.is_empty() {
-                    tracing::warn!(kind = %env.kind, id = %env.id, "chat.out envelope without a usable target; dropped");
-                }
-                for target in targets {
-                    transport.emit(target, &env.kind, &env.payload);
-                }
-            }
-            Route::EmitExcept { room, except } => {
-                transport.emit_except_user(room, except, &env.kind, &env.payload)
-            }
-            Route::PerMember(updates) => {
-                for &user in updates.reads.keys() {
-                    let target = user_channel(user);
-                    if transport.room_len(&target) == 0 {
-                        continue;
-                    }
-                    if let Some(view) = updates.view_for(user) {
-                        match serde_json::to_value(&view) {
-                            Ok(payload) => transport.emit(target, events::ROOM_UPDATED, &payload),
-                            Err(e) => tracing::error!(error = %e, "roomUpdated does not serialize"),
-                        }
-                    }
-                }
-            }
-            Route::Removed { room, user } => {
-                transport.leave_user(user, room_channel(room));
-                logs.removed(user, room);
-                cache.forget(room, user);
-                transport.emit(user_channel(user), &env.kind, &env.payload);
+        match ChatOut::decode(&env) {
+            Ok(event) => deliver(&transport, &cache, &logs, env, event),
+            Err(skip) => {
+                SKIPPED.skipped("chat.out", &env, &skip);
             }
         }
         std::future::ready(roomcast_bus::Handled::Done)
@@ -168,52 +70,55 @@ pub async fn run(
     .await;
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn room_removed_goes_to_the_user_only_after_leaving() {
-        let (room, user) = (RoomId::new(), UserId::new());
-        let mut env = Envelope::to_room(events::ROOM_REMOVED, room, json!({}));
-        env.user_id = Some(user);
-        assert_eq!(route(&env), Route::Removed { room, user });
-    }
-
-    #[test]
-    fn typing_skips_the_typers_sockets() {
-        let (room, user) = (RoomId::new(), UserId::new());
-        let payload = json!({ "roomId": room, "userId": user, "typing": true });
-        let env = Envelope::to_room(events::TYPING, room, payload);
-        assert_eq!(
-            route(&env),
-            Route::EmitExcept {
-                room: format!("room:{room}"),
-                except: user,
+/// Emit one decoded `chat.out` event to this node's sockets.
+fn deliver(
+    transport: &Transport,
+    cache: &MembershipCache,
+    logs: &RoomLogs,
+    env: Envelope,
+    event: ChatOut,
+) {
+    match event {
+        // A logged room event: once per socket, in order, recorded for replay.
+        ChatOut::Logged { room, event_seq } => {
+            let event = RoomEvent {
+                event_seq,
+                kind: env.kind,
+                payload: env.payload,
+            };
+            let target = room_channel(room);
+            logs.emit(room, event, |e, skip, offsets| {
+                let offset = |conn| offsets.of(conn);
+                transport.emit_logged(target, &e.kind, &e.payload, skip, offset);
+            });
+        }
+        ChatOut::ToRoom { room } | ChatOut::Typing { room, typer: None } => {
+            transport.emit(room_channel(room), &env.kind, &env.payload)
+        }
+        ChatOut::ToUser { user } => transport.emit(user_channel(user), &env.kind, &env.payload),
+        ChatOut::Typing {
+            room,
+            typer: Some(typer),
+        } => transport.emit_except_user(room_channel(room), typer, &env.kind, &env.payload),
+        ChatOut::RoomUpdatedMany(updates) => {
+            for &user in updates.reads.keys() {
+                let target = user_channel(user);
+                if transport.room_len(&target) == 0 {
+                    continue;
+                }
+                if let Some(view) = updates.view_for(user) {
+                    match serde_json::to_value(&view) {
+                        Ok(payload) => transport.emit(target, events::ROOM_UPDATED, &payload),
+                        Err(e) => tracing::error!(error = %e, "roomUpdated does not serialize"),
+                    }
+                }
             }
-        );
-    }
-
-    #[test]
-    fn everything_else_goes_to_its_targets() {
-        let (room, user) = (RoomId::new(), UserId::new());
-        let env = Envelope::to_room(events::RECEIVE_MESSAGE, room, json!({}));
-        assert_eq!(route(&env), Route::Emit(vec![room_channel(room)]));
-        let env = Envelope::to_user(events::ROOM_UPDATED, user, json!({}));
-        assert_eq!(route(&env), Route::Emit(vec![user_channel(user)]));
-        let mut both = Envelope::to_room("somethingNew", room, json!({}));
-        both.user_id = Some(user);
-        assert_eq!(
-            route(&both),
-            Route::Emit(vec![room_channel(room), user_channel(user)])
-        );
-        // A roomRemoved missing its user is not emitted to the room; a typing
-        // without a typer goes to the whole room.
-        let env = Envelope::to_room(events::ROOM_REMOVED, room, json!({}));
-        assert_eq!(route(&env), Route::Emit(vec![]));
-        let env = Envelope::to_room(events::TYPING, room, json!({}));
-        assert_eq!(route(&env), Route::Emit(vec![room_channel(room)]));
+        }
+        ChatOut::RoomRemoved { room, user } => {
+            transport.leave_user(user, room_channel(room));
+            logs.removed(user, room);
+            cache.forget(room, user);
+            transport.emit(user_channel(user), &env.kind, &env.payload);
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! How the gateway learns whether a user may join a room.
 //!
 //! [`Membership`] is a trait so the split deployment can answer it without the
-//! API's database. In `roomcast serve` the store answers it directly.
+//! API's database ([`HttpMembership`]). In `roomcast serve` the store answers
+//! it directly (the `roomcast` crate's `StoreMembership`: this crate does not
+//! depend on the store).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_core::{ErrorBody, ErrorCode, RoomEvents, RoomId, RoomList, UserId};
-use roomcast_store::{Access, Store};
+use roomcast_core::{ErrorBody, ErrorCode, RoomAccess, RoomEvents, RoomId, RoomList, UserId};
 
 /// A membership check that could not be answered (database or API unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +19,7 @@ pub struct MembershipError(pub String);
 #[async_trait]
 pub trait Membership: Send + Sync + 'static {
     /// The caller's access to a room, with the room's latest seq for members.
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError>;
+    async fn access(&self, room: RoomId, user: UserId) -> Result<RoomAccess, MembershipError>;
     /// The room's logged events after position `after`, at most `limit`, as
     /// `user` (a member) reads them (see `Store::room_events`): what a
     /// rejoin replays when this node's buffer does not reach back. The
@@ -45,56 +46,18 @@ pub trait Membership: Send + Sync + 'static {
 /// A membership answer as a socket command sees it: a member's room seq, or
 /// the error to ACK (`forbidden`, `not_found`, or `internal` when the check
 /// failed; the failure is logged).
-pub fn member_seq(answer: Result<Access, MembershipError>) -> Result<i64, ErrorBody> {
+pub fn member_seq(answer: Result<RoomAccess, MembershipError>) -> Result<i64, ErrorBody> {
     match answer {
-        Ok(Access::Member { last_seq, .. }) => Ok(last_seq),
-        Ok(Access::NotMember) => Err(ErrorBody::new(
+        Ok(RoomAccess::Member { last_seq, .. }) => Ok(last_seq),
+        Ok(RoomAccess::NotMember) => Err(ErrorBody::new(
             ErrorCode::Forbidden,
             "you are not a member of this room",
         )),
-        Ok(Access::NoRoom) => Err(ErrorBody::new(ErrorCode::NotFound, "no such room")),
+        Ok(RoomAccess::NoRoom) => Err(ErrorBody::new(ErrorCode::NotFound, "no such room")),
         Err(e) => {
             tracing::error!(error = %e, "membership check failed");
             Err(ErrorBody::new(ErrorCode::Internal, "internal error"))
         }
-    }
-}
-
-/// Membership straight from the store (same process as the API).
-pub struct StoreMembership(pub Arc<dyn Store>);
-
-#[async_trait]
-impl Membership for StoreMembership {
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
-        self.0
-            .access(room, user)
-            .await
-            .map_err(|e| MembershipError(e.to_string()))
-    }
-
-    async fn events(
-        &self,
-        room: RoomId,
-        user: UserId,
-        after: i64,
-        limit: i64,
-    ) -> Result<RoomEvents, MembershipError> {
-        self.0
-            .room_events(room, user, after, limit)
-            .await
-            .map_err(|e| MembershipError(e.to_string()))
-    }
-
-    async fn rooms(&self, user: UserId, limit: i64) -> Result<RoomList, MembershipError> {
-        let page = self
-            .0
-            .rooms_of(user, None, limit)
-            .await
-            .map_err(|e| MembershipError(e.to_string()))?;
-        Ok(RoomList {
-            rooms: page.rooms,
-            next: page.next,
-        })
     }
 }
 
@@ -195,20 +158,9 @@ impl HttpMembership {
 
 #[async_trait]
 impl Membership for HttpMembership {
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
+    async fn access(&self, room: RoomId, user: UserId) -> Result<RoomAccess, MembershipError> {
         let query = [("roomId", room.to_string()), ("userId", user.to_string())];
-        let answer: roomcast_core::RoomAccess = self.get("/internal/v1/access", &query).await?;
-        Ok(match answer {
-            roomcast_core::RoomAccess::NoRoom => Access::NoRoom,
-            roomcast_core::RoomAccess::NotMember => Access::NotMember,
-            roomcast_core::RoomAccess::Member {
-                last_seq,
-                last_event_seq,
-            } => Access::Member {
-                last_seq,
-                last_event_seq,
-            },
-        })
+        self.get("/internal/v1/access", &query).await
     }
 
     async fn events(
@@ -281,7 +233,7 @@ mod tests {
     async fn a_connection_closed_before_the_answer_is_asked_again() {
         let url = flaky_api(SEND_ATTEMPTS as usize - 1).await;
         let answer = membership(&url).access(RoomId::new(), UserId::new()).await;
-        assert!(matches!(answer, Ok(Access::NotMember)), "{answer:?}");
+        assert!(matches!(answer, Ok(RoomAccess::NotMember)), "{answer:?}");
     }
 
     #[tokio::test]

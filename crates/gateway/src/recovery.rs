@@ -142,7 +142,7 @@ pub async fn plan(
     };
     for (room, since) in offset.rooms {
         match membership.access(room, user).await {
-            Ok(roomcast_store::Access::Member { .. }) => {}
+            Ok(roomcast_core::RoomAccess::Member { .. }) => {}
             Ok(_) => {
                 plan.removed.push(room);
                 continue;

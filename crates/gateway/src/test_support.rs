@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures::FutureExt;
 use roomcast_bus::{Bus, BusError, MemoryBus, Mode, Subscription, Topics};
+use roomcast_core::RoomAccess;
 use roomcast_core::{Envelope, RoomId, UserId};
-use roomcast_store::Access;
 
 use crate::membership::{Membership, MembershipError};
 use crate::publish::Publisher;
@@ -123,13 +123,13 @@ impl Table {
 
 #[async_trait]
 impl Membership for Table {
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, MembershipError> {
+    async fn access(&self, room: RoomId, user: UserId) -> Result<RoomAccess, MembershipError> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         if self.broken.load(Ordering::SeqCst) {
             return Err(MembershipError("store down".into()));
         }
         if let Some(seq) = self.members.lock().unwrap().get(&(room, user)) {
-            return Ok(Access::Member {
+            return Ok(RoomAccess::Member {
                 last_seq: *seq,
                 last_event_seq: 0,
             });
@@ -137,9 +137,9 @@ impl Membership for Table {
         let room_exists = self.rooms.lock().unwrap().contains(&room)
             || self.members.lock().unwrap().keys().any(|(r, _)| *r == room);
         Ok(if room_exists {
-            Access::NotMember
+            RoomAccess::NotMember
         } else {
-            Access::NoRoom
+            RoomAccess::NoRoom
         })
     }
 }

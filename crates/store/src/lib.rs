@@ -108,21 +108,8 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-/// What the caller is to a room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// No such room.
-    NoRoom,
-    /// The room exists; the caller is not a member.
-    NotMember,
-    /// The caller is a member; `last_seq` is the room's latest message seq.
-    Member {
-        /// Latest seq in the room (0 if empty).
-        last_seq: i64,
-        /// The room's latest logged position (`eventSeq`, 0 if none).
-        last_event_seq: i64,
-    },
-}
+/// What the caller is to a room: one type for every tier, defined in core.
+pub use roomcast_core::RoomAccess;
 
 /// The outcome of posting a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,7 +239,7 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<RoomPage, StoreError>;
     /// What `user` is to `room`.
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, StoreError>;
+    async fn access(&self, room: RoomId, user: UserId) -> Result<RoomAccess, StoreError>;
     /// The room's logged events after position `after_event_seq`, oldest
     /// first, at most `limit`, for `viewer` (a member:
     /// [`StoreError::NotFound`] without the room, [`StoreError::Forbidden`]

@@ -10,8 +10,8 @@ use roomcast_core::{
     Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
 };
 use roomcast_store::{
-    Access, Credentials, HistoryPage, NewMessage, OutboxBacklog, OutboxItem, OutboxLease,
-    OutboxSignal, Partitions, Posted, ReadMarked, RoomPage, Store, StoreError,
+    Credentials, HistoryPage, NewMessage, OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal,
+    Partitions, Posted, ReadMarked, RoomAccess, RoomPage, Store, StoreError,
 };
 
 /// Fails every call with `StoreError::Db`.
@@ -48,7 +48,7 @@ impl Store for DownStore {
     async fn rooms_of(&self, _: UserId, _: Option<&str>, _: i64) -> Result<RoomPage, StoreError> {
         down()
     }
-    async fn access(&self, _: RoomId, _: UserId) -> Result<Access, StoreError> {
+    async fn access(&self, _: RoomId, _: UserId) -> Result<RoomAccess, StoreError> {
         down()
     }
     async fn room_events(

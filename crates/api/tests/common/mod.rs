@@ -278,6 +278,7 @@ pub async fn cast() -> Cast {
 /// A `chat.in` command envelope from `user` (the realtime tier's shape).
 pub fn command(kind: &str, user: Option<UserId>, payload: Value) -> Envelope {
     Envelope {
+        v: roomcast_core::ENVELOPE_VERSION,
         id: EnvelopeId::new(),
         kind: kind.into(),
         room_id: None,

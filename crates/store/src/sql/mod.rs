@@ -45,8 +45,8 @@ use sqlx::Pool;
 
 use crate::outbox::{OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
 use crate::{
-    Access, Credentials, HistoryPage, NewMessage, Posted, ReadMarked, RoomPage, Store, StoreError,
-    StoreOptions,
+    Credentials, HistoryPage, NewMessage, Posted, ReadMarked, RoomAccess, RoomPage, Store,
+    StoreError, StoreOptions,
 };
 
 /// What differs between the SQL databases the store speaks. Implemented for
@@ -138,7 +138,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         rooms::page(self, user, before, limit).await
     }
 
-    async fn access(&self, room: RoomId, user: UserId) -> Result<Access, StoreError> {
+    async fn access(&self, room: RoomId, user: UserId) -> Result<RoomAccess, StoreError> {
         rooms::access(self, room, user).await
     }
 

@@ -6,7 +6,7 @@ use roomcast_core::{Envelope, Role, Room, RoomId, RoomKind, RoomView, UserId, no
 use super::query::Sql;
 use super::{Dialect, SqlStore, load, outbox, users};
 use crate::domain::{self, RoomState};
-use crate::{Access, RoomPage, StoreError};
+use crate::{RoomAccess, RoomPage, StoreError};
 
 pub(super) async fn create<D: Dialect>(
     s: &SqlStore<D>,
@@ -277,7 +277,7 @@ pub(super) async fn access<D: Dialect>(
     s: &SqlStore<D>,
     room: RoomId,
     user: UserId,
-) -> Result<Access, StoreError> {
+) -> Result<RoomAccess, StoreError> {
     let mut conn = s.read.acquire().await?;
     let row = Sql::new(
         "SELECT r.last_seq, r.last_event_seq,
@@ -289,11 +289,11 @@ pub(super) async fn access<D: Dialect>(
     .opt::<D>(&mut conn)
     .await?;
     Ok(match row {
-        None => Access::NoRoom,
-        Some(r) if r.flag("member")? => Access::Member {
+        None => RoomAccess::NoRoom,
+        Some(r) if r.flag("member")? => RoomAccess::Member {
             last_seq: r.int("last_seq")?,
             last_event_seq: r.int("last_event_seq")?,
         },
-        Some(_) => Access::NotMember,
+        Some(_) => RoomAccess::NotMember,
     })
 }

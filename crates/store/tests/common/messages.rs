@@ -2,7 +2,7 @@
 //! edits, deletes and history pages.
 
 use roomcast_core::{Message, MessageId, Role, RoomId, events};
-use roomcast_store::{Access, HistoryPage, Posted, UNREAD_FANOUT_MAX_MEMBERS};
+use roomcast_store::{HistoryPage, Posted, RoomAccess, UNREAD_FANOUT_MAX_MEMBERS};
 
 use super::rooms::seen_by;
 use super::{Db, msg, post, refused, room, take, targets, user, users, view_in};
@@ -45,7 +45,7 @@ pub async fn concurrent_posts_get_gap_free_seqs_and_one_receive_message_each(db:
     );
     assert_eq!(
         db.store.access(room, a).await.unwrap(),
-        Access::Member {
+        RoomAccess::Member {
             last_seq: 50,
             last_event_seq: 50
         }
@@ -153,7 +153,7 @@ pub async fn a_reply_must_be_to_a_message_of_the_same_room(db: Db) {
     }
     assert_eq!(
         s.access(room, a).await.unwrap(),
-        Access::Member {
+        RoomAccess::Member {
             last_seq: 2,
             last_event_seq: 2
         }
@@ -252,7 +252,7 @@ pub async fn deleting_keeps_the_seq_and_clears_the_body(db: Db) {
     );
     assert_eq!(
         s.access(room, c).await.unwrap(),
-        Access::Member {
+        RoomAccess::Member {
             last_seq: 2,
             last_event_seq: 4
         }

@@ -2,7 +2,7 @@
 //! renaming.
 
 use roomcast_core::{Role, RoomId, RoomKind, UserId, events, now_ms};
-use roomcast_store::{Access, Posted, Store, StoreError};
+use roomcast_store::{Posted, RoomAccess, Store, StoreError};
 
 use super::{Db, msg, post, refused, room, take, targets, user, users, view_in};
 
@@ -61,13 +61,16 @@ pub async fn access_tells_member_non_member_and_missing_room_apart(db: Db) {
     let room = room(s, "r", a, &[]).await;
     assert_eq!(
         s.access(room, a).await.unwrap(),
-        Access::Member {
+        RoomAccess::Member {
             last_seq: 0,
             last_event_seq: 0
         }
     );
-    assert_eq!(s.access(room, b).await.unwrap(), Access::NotMember);
-    assert_eq!(s.access(RoomId::new(), a).await.unwrap(), Access::NoRoom);
+    assert_eq!(s.access(room, b).await.unwrap(), RoomAccess::NotMember);
+    assert_eq!(
+        s.access(RoomId::new(), a).await.unwrap(),
+        RoomAccess::NoRoom
+    );
     let post = s.post_message(msg(room, b, "x", "hi")).await.unwrap();
     assert_eq!(post, Posted::NotMember);
     let post = s.post_message(msg(RoomId::new(), a, "x", "hi")).await;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use roomcast_core::{Message, RoomId, UserId, events};
-use roomcast_store::{Access, HistoryPage, OutboxItem, Posted, PostgresStore, Store};
+use roomcast_store::{HistoryPage, OutboxItem, Posted, PostgresStore, RoomAccess, Store};
 use sqlx::{Connection, PgConnection};
 
 use crate::common::{drain_outbox, msg, user};
@@ -65,7 +65,7 @@ async fn posting_and_marking_read_at_once_never_deadlock() {
         }
         let access = b.access(room, alice).await.unwrap();
         assert!(
-            matches!(access, Access::Member { last_seq: 80, .. }),
+            matches!(access, RoomAccess::Member { last_seq: 80, .. }),
             "{access:?}"
         );
     })
@@ -125,7 +125,7 @@ async fn two_processes_posting_to_one_room_get_seqs_1_to_100() {
         );
         assert_eq!(
             a.access(room, alice).await.unwrap(),
-            Access::Member {
+            RoomAccess::Member {
                 last_seq: 100,
                 last_event_seq: 100
             }
@@ -162,7 +162,7 @@ async fn the_same_client_msg_id_racing_through_two_processes_is_stored_once() {
         assert_eq!(received(&outbox).len(), 1, "one receiveMessage");
         assert_eq!(
             b.access(room, alice).await.unwrap(),
-            Access::Member {
+            RoomAccess::Member {
                 last_seq: 1,
                 last_event_seq: 1
             },

@@ -8,6 +8,7 @@
 //! - [`dedupe`]: a bounded memory of recently seen envelope ids.
 //! - [`mod@consume`]: the consumer loop (shutdown, duplicates, ack) every tier runs.
 //! - [`conformance`]: the shared test cases, run against every backend.
+//! - [`testkit`]: bounded waits the backends' own integration tests share.
 //!
 //! # Delivery contract
 //! Delivery is **at-least-once** and consumers must be idempotent: an envelope
@@ -19,6 +20,7 @@ pub mod conformance;
 pub mod consume;
 pub mod dedupe;
 pub mod memory;
+pub mod testkit;
 
 use std::fmt;
 

@@ -5,14 +5,14 @@
 
 #![allow(dead_code)]
 
+#[allow(unused_imports)]
+pub use roomcast_bus::testkit::{DEADLINE, eventually, next_envelope, within};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use roomcast_bus::Subscription;
 use roomcast_bus_nats::{Config, NatsBus};
-use roomcast_core::Envelope;
 
 /// The shared NATS every developer and CI has.
 pub const SHARED_URL: &str = "nats://127.0.0.1:4222";
@@ -21,9 +21,6 @@ pub const SHARED_URL: &str = "nats://127.0.0.1:4222";
 pub const START_COMMAND: &str = "start-stop-daemon --start --oknodo --background \
      --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server \
      -l /var/log/nats-server.log";
-
-/// Upper bound on any wait in these tests; only a broken backend reaches it.
-pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Test streams older than this are leftovers of crashed runs and deleted.
 const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -156,43 +153,4 @@ where
         });
     })
     .join();
-}
-
-/// `fut`, or a panic naming `what` once [`DEADLINE`] has passed.
-pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-/// The next envelope of `sub` (acked), skipping outage reports.
-pub async fn next_envelope(sub: &mut Subscription, what: &str) -> Envelope {
-    within(what, async {
-        loop {
-            match sub.next().await.expect("subscription ended") {
-                Ok(d) => {
-                    let env = d.envelope.clone();
-                    d.ack().await.expect("ack");
-                    return env;
-                }
-                Err(e) => eprintln!("{what}: outage reported: {e}"),
-            }
-        }
-    })
-    .await
-}
-
-/// Wait until `probe` returns true, probing every few milliseconds, failing
-/// at [`DEADLINE`]. For conditions only the server's state can show.
-pub async fn eventually<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    within(what, async {
-        while !probe().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
 }

@@ -4,12 +4,11 @@
 
 #![allow(dead_code)]
 
-use std::future::Future;
+#[allow(unused_imports)]
+pub use roomcast_bus::testkit::{DEADLINE, eventually, next_envelope, within};
 use std::time::Duration;
 
-use roomcast_bus::Subscription;
 use roomcast_bus_redis::Config;
-use roomcast_core::Envelope;
 
 /// The shared Redis every developer and CI has.
 pub const SHARED_URL: &str = "redis://127.0.0.1:6379";
@@ -17,9 +16,6 @@ pub const SHARED_URL: &str = "redis://127.0.0.1:6379";
 /// How to start the shared Redis when it is down.
 pub const START_COMMAND: &str = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
      --save \"\" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log";
-
-/// Upper bound on any wait in these tests; only a broken backend reaches it.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Panic (never skip) unless the shared Redis answers `PING`.
 pub fn require_shared_redis() {
@@ -113,43 +109,4 @@ pub async fn raw_conn(url: &str) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .expect("raw connection to redis")
-}
-
-/// `fut`, or a panic naming `what` once [`DEADLINE`] has passed.
-pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-/// The next envelope of `sub` (acked), skipping outage reports.
-pub async fn next_envelope(sub: &mut Subscription, what: &str) -> Envelope {
-    within(what, async {
-        loop {
-            match sub.next().await.expect("subscription ended") {
-                Ok(d) => {
-                    let env = d.envelope.clone();
-                    d.ack().await.expect("ack");
-                    return env;
-                }
-                Err(e) => eprintln!("{what}: outage reported: {e}"),
-            }
-        }
-    })
-    .await
-}
-
-/// Wait until `probe` returns true, probing every few milliseconds, failing
-/// at [`DEADLINE`]. For conditions that only Redis' state can show.
-pub async fn eventually<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    within(what, async {
-        while !probe().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
 }

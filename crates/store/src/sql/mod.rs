@@ -289,7 +289,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         parts: &Partitions,
         limit: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut conn = self.write.acquire().await?;
+        // Read-only: on SQLite a read connection, so the relay never waits
+        // for (or holds up) the one write connection to read its batch.
+        let mut conn = self.read.acquire().await?;
         outbox::oldest::<D>(&mut conn, parts, limit).await
     }
 

@@ -8,9 +8,10 @@
 //! ([`Store::outbox_done`]), until a batch comes back short.
 //!
 //! # Publishing a batch
-//! The rows of one ordering key (a room, else a user) are published one
-//! after the other, each once the bus accepted the one before; different
-//! keys are published at once, so a batch costs about as long as its
+//! The rows of one ordering key (a room, else a user) are one run
+//! ([`Bus::publish_run`]): published one after the other, each once the bus
+//! accepted the one before (on Pub/Sub, the whole run in one request);
+//! different keys are published at once, so a batch costs about as long as its
 //! longest run of one key, not the sum of all. A room's events reach the bus
 //! in `eventSeq` order; nothing holds across rooms. When the bus refuses a
 //! row, that key's later rows in the batch are not tried; every row
@@ -115,15 +116,11 @@ pub async fn publish_batch(bus: &dyn Bus, topics: &Topics, items: &[OutboxItem])
         runs[i].push(item);
     }
     let outcomes = join_all(runs.into_iter().map(|run| async move {
-        let mut done = Vec::with_capacity(run.len());
-        for item in run {
-            let topic = topics.resolve(&item.topic);
-            if let Err(e) = bus.publish(topic, &item.envelope).await {
-                return (done, Some(e.to_string()));
-            }
-            done.push(item.id);
-        }
-        (done, None)
+        let topic = topics.resolve(&run[0].topic);
+        let envelopes: Vec<&roomcast_core::Envelope> = run.iter().map(|i| &i.envelope).collect();
+        let (accepted, failure) = bus.publish_run(topic, &envelopes).await;
+        let done: Vec<i64> = run[..accepted.min(run.len())].iter().map(|i| i.id).collect();
+        (done, failure.map(|e| e.to_string()))
     }))
     .await;
     let mut out = Published::default();

@@ -158,6 +158,10 @@ impl GcpBus {
     }
 }
 
+/// Envelopes per `Publish` request of a run (Pub/Sub takes at most 1,000
+/// messages and 10 MB per request; a chat event is a few KiB at most).
+pub const RUN_CHUNK: usize = 100;
+
 #[async_trait]
 impl Bus for GcpBus {
     fn name(&self) -> &'static str {
@@ -165,7 +169,21 @@ impl Bus for GcpBus {
     }
 
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
-        self.publishers.publish(&self.client, topic, envelope).await
+        self.publishers.publish(&self.client, topic, &[envelope]).await
+    }
+
+    /// One `Publish` request per [`RUN_CHUNK`] envelopes of the run, in
+    /// turn: Pub/Sub stores the messages of one ordering key in the order of
+    /// the request, and a request is accepted whole or not at all.
+    async fn publish_run(&self, topic: &str, run: &[&Envelope]) -> (usize, Option<BusError>) {
+        let mut done = 0;
+        for chunk in run.chunks(RUN_CHUNK) {
+            if let Err(e) = self.publishers.publish(&self.client, topic, chunk).await {
+                return (done, Some(e));
+            }
+            done += chunk.len();
+        }
+        (done, None)
     }
 
     async fn subscribe(&self, topic: &str, mode: Mode) -> Result<Subscription, BusError> {

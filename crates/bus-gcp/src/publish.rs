@@ -70,16 +70,20 @@ impl Publishers {
         &self,
         client: &Client,
         topic: &str,
-        envelope: &Envelope,
+        envelopes: &[&Envelope],
     ) -> Result<(), BusError> {
+        if envelopes.is_empty() {
+            return Ok(());
+        }
         let publisher = self.handle(client, topic).await?;
         let what = format!("publish to {topic}");
-        let call = publisher.publish_immediately(vec![message(envelope)], None);
+        let messages = envelopes.iter().map(|e| message(e)).collect();
+        let call = publisher.publish_immediately(messages, None);
         match bounded(self.limit, &what, call).await? {
-            Ok(ids) if ids.len() == 1 => Ok(()),
+            Ok(ids) if ids.len() == envelopes.len() => Ok(()),
             Ok(ids) => Err(unavailable(
                 &what,
-                format!("{} message ids for 1 message", ids.len()),
+                format!("{} message ids for {} messages", ids.len(), envelopes.len()),
             )),
             Err(e) => Err(unavailable(&what, e)),
         }

@@ -38,6 +38,7 @@ where
     fan_out_reaches_every_subscription(make().await).await;
     queue_group_delivers_to_exactly_one(make().await).await;
     order_is_kept_per_room(make().await).await;
+    a_run_is_stored_in_order(make().await).await;
     if caps.redelivery {
         unacked_delivery_is_redelivered(make().await).await;
     }
@@ -141,6 +142,34 @@ pub async fn order_is_kept_per_room(bus: Arc<dyn Bus>) {
         .map(|e| e.payload["n"].as_i64().unwrap())
         .collect();
     assert_eq!(got, (0..100).collect::<Vec<_>>());
+}
+
+/// A run of one room's envelopes ([`Bus::publish_run`]), published beside
+/// another room's run, arrives whole and in order.
+pub async fn a_run_is_stored_in_order(bus: Arc<dyn Bus>) {
+    let topic = unique_topic("run");
+    let mut sub = bus.subscribe(&topic, fan_out(0)).await.unwrap();
+    let (a, b) = (RoomId::new(), RoomId::new());
+    let runs: Vec<Vec<Envelope>> = [a, b]
+        .iter()
+        .map(|room| (0..50).map(|n| envelope(*room, n)).collect())
+        .collect();
+    let refs: Vec<Vec<&Envelope>> = runs.iter().map(|r| r.iter().collect()).collect();
+    let (ra, rb) = tokio::join!(
+        bus.publish_run(&topic, &refs[0]),
+        bus.publish_run(&topic, &refs[1])
+    );
+    assert!(ra.1.is_none() && rb.1.is_none(), "{ra:?} {rb:?}");
+    assert_eq!((ra.0, rb.0), (50, 50));
+    let got = next_n(&mut sub, 100).await;
+    for room in [a, b] {
+        let ns: Vec<i64> = got
+            .iter()
+            .filter(|e| e.room_id == Some(room))
+            .map(|e| e.payload["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ns, (0..50).collect::<Vec<_>>(), "each room's run in order");
+    }
 }
 
 /// A queue-group member that takes an envelope and dies without acking does

@@ -78,6 +78,22 @@ pub trait Bus: Send + Sync + 'static {
     /// the caller keeps it (the outbox retries).
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError>;
 
+    /// Publish `run`, envelopes of one ordering key (a room, else a user),
+    /// to be stored in the order given. Returns how many of them, from the
+    /// first, are surely accepted, with the error that stopped the rest: a
+    /// later one is never accepted without every earlier one, so a retry of
+    /// the rest keeps the order. The default publishes one at a time, each
+    /// once the one before was accepted; a backend whose engine takes a
+    /// whole run in order in one request (Pub/Sub) does that instead.
+    async fn publish_run(&self, topic: &str, run: &[&Envelope]) -> (usize, Option<BusError>) {
+        for (i, envelope) in run.iter().enumerate() {
+            if let Err(e) = self.publish(topic, envelope).await {
+                return (i, Some(e));
+            }
+        }
+        (run.len(), None)
+    }
+
     /// Open a subscription. Envelopes published after this returns are delivered.
     async fn subscribe(&self, topic: &str, mode: Mode) -> Result<Subscription, BusError>;
 

@@ -119,7 +119,10 @@ pub async fn publish_batch(bus: &dyn Bus, topics: &Topics, items: &[OutboxItem])
         let topic = topics.resolve(&run[0].topic);
         let envelopes: Vec<&roomcast_core::Envelope> = run.iter().map(|i| &i.envelope).collect();
         let (accepted, failure) = bus.publish_run(topic, &envelopes).await;
-        let done: Vec<i64> = run[..accepted.min(run.len())].iter().map(|i| i.id).collect();
+        let done: Vec<i64> = run[..accepted.min(run.len())]
+            .iter()
+            .map(|i| i.id)
+            .collect();
         (done, failure.map(|e| e.to_string()))
     }))
     .await;
@@ -214,36 +217,42 @@ impl OutboxRelay {
         let signal = self.store.outbox_signal();
         let mut backoff = BACKOFF_MIN;
         let mut renew_at = Instant::now();
+        // No pass before this (the back-off after a failure).
+        let mut retry_at = Instant::now();
         let mut woken_here = false;
         loop {
             if Instant::now() >= renew_at {
                 self.renew(&mut *lease).await;
                 renew_at = Instant::now() + lease.renew_every();
             }
-            if woken_here && let Err(e) = lease.announce().await {
-                tracing::debug!(error = %e, "outbox relay: could not wake the other relays");
+            if Instant::now() >= retry_at {
+                if woken_here && let Err(e) = lease.announce().await {
+                    tracing::debug!(error = %e, "outbox relay: could not wake the other relays");
+                }
+                let parts = lease.partitions().clone();
+                match self.pass(&parts).await {
+                    Ok(_) => backoff = BACKOFF_MIN,
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay: publish failed; rows kept");
+                        retry_at = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                    }
+                }
             }
-            let parts = lease.partitions().clone();
-            let (wait, failing) = match self.pass(&parts).await {
-                Ok(_) => {
-                    backoff = BACKOFF_MIN;
-                    (self.poll_interval, false)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay: publish failed; rows kept");
-                    let w = backoff;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    (w, true)
-                }
+            // While backing off, only the back-off's end (or a renewal)
+            // ends the wait; a wake-up meanwhile is kept for after.
+            let failing = Instant::now() < retry_at;
+            let until = if failing {
+                retry_at
+            } else {
+                Instant::now() + self.poll_interval
             };
-            let wait = wait.min(renew_at.saturating_duration_since(Instant::now()));
             woken_here = false;
-            // While the bus fails, only the back-off (or a renewal) ends the wait.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = signal.wait(), if !failing => woken_here = true,
                 _ = lease.remote_write(), if !failing => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(until.min(renew_at).into()) => {}
             }
         }
         let parts = lease.partitions().clone();

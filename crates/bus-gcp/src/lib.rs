@@ -169,7 +169,9 @@ impl Bus for GcpBus {
     }
 
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
-        self.publishers.publish(&self.client, topic, &[envelope]).await
+        self.publishers
+            .publish(&self.client, topic, &[envelope])
+            .await
     }
 
     /// One `Publish` request per [`RUN_CHUNK`] envelopes of the run, in

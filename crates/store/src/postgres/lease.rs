@@ -16,6 +16,10 @@
 //! the lease connection: `tcp_keepalives_idle = 5`, `_interval = 2`,
 //! `_count = 3`).
 //!
+//! It also holds the key older versions relayed under ([`SINGLE_RELAY_KEY`]),
+//! shared, so that during a rolling upgrade the old processes stand down,
+//! and each renewal gives the rows they still write their partition.
+//!
 //! # Renewing and rebalancing
 //! Every [`RENEW_EVERY`] the relay calls [`OutboxLease::renew`], between
 //! passes. It counts the live processes `L` (on this database only) and
@@ -53,6 +57,13 @@ use crate::outbox::{OutboxLease, Partitions};
 /// The first key of every lease lock (`"room"` in ASCII). Nothing else on
 /// the same database may use it.
 pub const LEASE_LOCK_SPACE: i32 = 0x726f_6f6d;
+
+/// The key under which versions before partitions relayed the whole outbox
+/// one process at a time (`pg_try_advisory_xact_lock`, exclusive). Every
+/// live lease holds it shared, so such a process relays nothing while a
+/// partitioned relay is live: during a rolling upgrade the old and the new
+/// never publish at once, and a room's order holds.
+pub const SINGLE_RELAY_KEY: i64 = 0x726f_6f6d_6361_7374;
 
 /// The second key of the shared lock every live relay holds.
 pub const MEMBER_KEY: i32 = i32::MAX;
@@ -115,6 +126,13 @@ impl PgLease {
             .bind(MEMBER_KEY)
             .execute(&mut conn)
             .await?;
+        // Older API processes relay every row under an exclusive try-lock on
+        // this key, one pass at a time: holding it shared waits for a pass
+        // of theirs to end and makes them stand down from then on.
+        sqlx::query("SELECT pg_advisory_lock_shared($1)")
+            .bind(SINGLE_RELAY_KEY)
+            .execute(&mut conn)
+            .await?;
         self.conn = Some(conn);
         if self.listener.is_none() {
             let mut listener = PgListener::connect_with(&self.pool).await?;
@@ -127,6 +145,17 @@ impl PgLease {
     async fn rebalance(&mut self) -> Result<(), StoreError> {
         if self.conn.is_none() {
             self.connect().await?;
+        }
+        // Rows an older API process wrote during a rolling upgrade.
+        {
+            let mut pooled = self.pool.acquire().await?;
+            let fixed = crate::sql::outbox::backfill::<sqlx::Postgres>(&mut pooled).await?;
+            if fixed > 0 {
+                tracing::info!(
+                    rows = fixed,
+                    "outbox: rows of an older version given their partition"
+                );
+            }
         }
         let conn = self.conn.as_mut().expect("connected above");
         let count = self.partitions.count;

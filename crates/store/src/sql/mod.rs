@@ -26,7 +26,7 @@ mod events;
 mod load;
 mod members;
 mod messages;
-mod outbox;
+pub(crate) mod outbox;
 mod presence;
 mod query;
 mod reactions;

@@ -117,8 +117,7 @@ pub(super) async fn backlog<D: Dialect>(
 
 /// At open: the database's partition count (`wanted`, clamped to
 /// 1..=[`MAX_PARTITIONS`], is stored first if it has none), and the ordering
-/// hash of rows queued by a version without partitions (`okey` < 0), so
-/// that each goes to its room's partition.
+/// hash of rows queued by a version without partitions ([`backfill`]).
 pub(super) async fn prepare<D: Dialect>(
     conn: &mut D::Connection,
     wanted: u32,
@@ -146,13 +145,23 @@ pub(super) async fn prepare<D: Dialect>(
              database's (it is fixed when the database is created)"
         );
     }
+    backfill::<D>(conn).await?;
+    Ok(count)
+}
+
+/// Give rows queued by a version without partitions (`okey` < 0, as an
+/// older API process still writes during a rolling upgrade) their ordering
+/// hash, so their room's partition relays them. Returns how many.
+pub(crate) async fn backfill<D: Dialect>(conn: &mut D::Connection) -> Result<u64, StoreError> {
+    let mut done = 0;
     loop {
         let rows = Sql::new("SELECT id, envelope FROM outbox WHERE okey < 0 ORDER BY id LIMIT 500")
             .all::<D>(conn)
             .await?;
         if rows.is_empty() {
-            return Ok(count);
+            return Ok(done);
         }
+        done += rows.len() as u64;
         for r in &rows {
             let hash = Envelope::from_bytes(r.text("envelope")?.as_bytes())
                 .map(|e| e.ordering_hash())

@@ -122,3 +122,67 @@ async fn relays_of_different_databases_do_not_see_each_other() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_older_single_relay_stands_down_and_its_rows_get_their_partition() {
+    with_database_url(|url| async move {
+        use sqlx::{Connection, PgConnection};
+        let s = open(&url).await;
+        let alice = s.create_user("alice", "h").await.unwrap().id;
+        let room = s.create_room("r", alice, &[]).await.unwrap();
+        let mut old = PgConnection::connect(&url).await.unwrap();
+        // What an older API process does: an outbox row without `okey`.
+        let env = roomcast_core::Envelope::to_room(
+            roomcast_core::events::RECEIVE_MESSAGE,
+            room.id,
+            serde_json::json!({ "body": "from the old version" }),
+        );
+        let json = String::from_utf8(env.to_bytes()).unwrap();
+        sqlx::query("INSERT INTO outbox (topic, envelope, created_at) VALUES ('chat.out', $1, 0)")
+            .bind(&json)
+            .execute(&mut old)
+            .await
+            .unwrap();
+        assert!(old_pass(&mut old).await, "alone, the old relay relays");
+
+        let mut lease = s.outbox_lease("new").await.unwrap();
+        assert!(
+            !old_pass(&mut old).await,
+            "with a partitioned relay live, it stands down"
+        );
+        let okey: i64 = sqlx::query_scalar("SELECT okey FROM outbox WHERE envelope = $1")
+            .bind(&json)
+            .fetch_one(&mut old)
+            .await
+            .unwrap();
+        assert_eq!(
+            okey,
+            env.ordering_hash(),
+            "the old row has its room's partition"
+        );
+
+        lease.release().await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !old_pass(&mut old).await {
+            assert!(
+                Instant::now() < deadline,
+                "the old relay relays again once the new one is gone"
+            );
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// One pass of an older API process's relay: whether it got its lock.
+async fn old_pass(conn: &mut sqlx::PgConnection) -> bool {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await.unwrap();
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(roomcast_store::postgres::lease::SINGLE_RELAY_KEY)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    got
+}

@@ -37,9 +37,6 @@ use crate::error::is_refusal;
 pub const GROUP: &str = "api";
 /// Envelope ids remembered for duplicate dropping.
 pub const DEDUPE_WINDOW: usize = 16_384;
-/// Longest accepted realtime node name, in bytes.
-pub use roomcast_core::contract::MAX_NODE_BYTES;
-
 /// What this process skipped on `chat.in` (each kind logged once).
 static SKIPPED: LazyLock<SkipLog> = LazyLock::new(SkipLog::default);
 

@@ -146,17 +146,6 @@ impl PgLease {
         if self.conn.is_none() {
             self.connect().await?;
         }
-        // Rows an older API process wrote during a rolling upgrade.
-        {
-            let mut pooled = self.pool.acquire().await?;
-            let fixed = crate::sql::outbox::backfill::<sqlx::Postgres>(&mut pooled).await?;
-            if fixed > 0 {
-                tracing::info!(
-                    rows = fixed,
-                    "outbox: rows of an older version given their partition"
-                );
-            }
-        }
         let conn = self.conn.as_mut().expect("connected above");
         let count = self.partitions.count;
         let live: i64 = sqlx::query_scalar(&format!(
@@ -210,6 +199,26 @@ impl PgLease {
         self.live = live;
         Ok(())
     }
+
+    /// Give rows an older API process wrote during a rolling upgrade their
+    /// partition. On a pooled connection: its failure says nothing about
+    /// the lease, which it leaves as it is.
+    async fn backfill(&self) {
+        let fixed = async {
+            let mut pooled = self.pool.acquire().await?;
+            crate::sql::outbox::backfill::<sqlx::Postgres>(&mut pooled).await
+        };
+        match fixed.await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(
+                rows,
+                "outbox: rows of an older version given their partition"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: could not give an older version's rows their partition; next renewal")
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -229,6 +238,7 @@ impl OutboxLease for PgLease {
             self.conn = None;
             self.partitions.owned.clear();
         }
+        self.backfill().await;
         result
     }
 
@@ -259,8 +269,6 @@ impl OutboxLease for PgLease {
         if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
         }
-        if let Some(listener) = self.listener.take() {
-            drop(listener);
-        }
+        self.listener = None;
     }
 }

@@ -10,7 +10,8 @@
 //!   (submodules per concern: users, rooms, members, messages, reactions,
 //!   presence, outbox).
 //! - [`sqlite`]: [`SqliteStore`] (`SqlStore<Sqlite>`): opening the file, its
-//!   pools, its dialect; migrations under `migrations/sqlite`.
+//!   writer thread (group commit) and reader threads on rusqlite, its
+//!   dialect; migrations under `migrations/sqlite`.
 //! - [`outbox`]: what the relay sees: rows, partitions, the backlog, the
 //!   wake-up signal, and the [`OutboxLease`] that says which partitions a
 //!   process relays.
@@ -94,6 +95,13 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store could not run the operation: its threads stopped, or the
+    /// write batch it was committed with failed.
+    #[error("store unavailable: {0}")]
+    Stopped(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -55,11 +55,11 @@ pub mod lease;
 
 use std::str::FromStr;
 
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
 
 use crate::outbox::OutboxLease;
-use crate::sql::{Dialect, SqlStore};
+use crate::sql::{Dialect, SqlStore, Work};
 use crate::{StoreError, StoreOptions};
 
 pub use lease::LEASE_LOCK_SPACE;
@@ -91,12 +91,12 @@ impl SqlStore<Postgres> {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Self::new(pool.clone(), pool, options).await
+        Self::new(pool, options).await
     }
 
     /// Close the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
-        self.write.close().await;
+        self.db.close().await;
     }
 }
 
@@ -104,12 +104,38 @@ impl Dialect for Postgres {
     /// Unique through the index on `lower(username)`, which this uses.
     const USERNAME_EQ: &'static str = "lower(username) = lower($1)";
 
+    type Db = PgPool;
+
     fn for_update(of: &str) -> String {
         format!(" FOR UPDATE OF {of}")
     }
 
+    async fn write<T: Send + 'static>(db: &PgPool, work: Work<Self, T>) -> Result<T, StoreError> {
+        let mut tx = db.begin().await?;
+        // An error drops `tx`, which rolls it back.
+        let value = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
+    async fn read<T: Send + 'static>(
+        db: &PgPool,
+        snapshot: bool,
+        work: Work<Self, T>,
+    ) -> Result<T, StoreError> {
+        if snapshot {
+            let mut tx = db.begin().await?;
+            let value = work(&mut tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        } else {
+            let mut conn = db.acquire().await?;
+            work(&mut conn).await
+        }
+    }
+
     async fn lease(store: &SqlStore<Self>, node: &str) -> Result<Box<dyn OutboxLease>, StoreError> {
-        let lease = lease::PgLease::join(&store.write, store.partitions, node).await?;
+        let lease = lease::PgLease::join(&store.db, store.partitions, node).await?;
         Ok(Box::new(lease))
     }
 }

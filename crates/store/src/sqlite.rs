@@ -1,39 +1,68 @@
-//! The SQLite store (the embedded default): opening the database, and the
-//! SQLite side of [`Dialect`].
+//! The SQLite store (the embedded default): opening the database, its
+//! threads, and the SQLite side of [`Dialect`].
 //!
-//! Two pools over one WAL-mode database file:
-//! - a **write pool of one connection**: SQLite has a single writer anyway, and
-//!   queueing writers in the pool (instead of racing for the file lock) keeps
-//!   every write transaction free of `SQLITE_BUSY`, makes `seq` assignment
-//!   trivially serial, and makes every read-check-write transaction
-//!   (membership, roles, DMs, read markers, reactions) atomic without row
-//!   locks, so [`Dialect::for_update`] is empty here;
-//! - a **read pool** of [`READ_CONNECTIONS`] read-only connections for
-//!   queries (room views, the room list, history, presence).
+//! One WAL-mode database file, reached through rusqlite on the store's own
+//! threads (see [`threads`]):
+//! - **one writer thread** on one connection: SQLite has a single writer
+//!   anyway, and queueing writes for one thread (instead of racing for the
+//!   file lock) keeps every write transaction free of `SQLITE_BUSY`, makes
+//!   `seq` assignment trivially serial, and makes every read-check-write
+//!   transaction (membership, roles, DMs, read markers, reactions) atomic
+//!   without row locks, so [`Dialect::for_update`] is empty here. It runs
+//!   each write whole (every statement of it, prepared once and cached) and
+//!   commits the writes queued together in one transaction (group commit),
+//!   answering each only after that commit;
+//! - **[`READ_CONNECTIONS`] reader threads** on read-only connections for
+//!   queries (room views, the room list, history, presence, the relay's
+//!   batches).
 //!
-//! An in-memory URL (`sqlite::memory:`) uses the one write connection for reads too.
+//! An in-memory URL (`sqlite::memory:`) has the writer only, which runs the
+//! reads too.
+//!
+//! Migrations (under `migrations/sqlite`) run through sqlx when the file is
+//! opened, so a database keeps the one migration history it has always had.
 //!
 //! One process owns the file, so its relay holds every outbox partition
-//! ([`LocalLease`]); it holds no transaction while publishing (that would
-//! hold the one write connection).
+//! ([`LocalLease`]).
 
-use std::future::Future;
+mod io;
+pub mod threads;
+
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Sqlite;
+use rusqlite::OpenFlags;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::outbox::{LocalLease, OutboxLease};
-use crate::sql::{Dialect, SqlStore};
-use crate::{StoreError, StoreOptions};
+pub use io::{Conn, Row};
 
-/// Connections in the read pool.
-pub const READ_CONNECTIONS: u32 = 4;
+use crate::outbox::{LocalLease, OutboxLease};
+use crate::sql::{Dialect, SqlStore, Work};
+use crate::{StoreError, StoreOptions};
+use threads::{Readers, Writer};
+
+/// Reader threads (each with its own connection).
+pub const READ_CONNECTIONS: usize = 4;
+
+/// How long a statement waits for a lock held by another process.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// The SQLite [`Store`].
+/// SQLite, as the store's [`Dialect`] (never constructed).
+#[derive(Debug)]
+pub enum Sqlite {}
+
+/// The SQLite store's threads.
+#[derive(Clone, Debug)]
+pub struct Threads {
+    writer: Writer,
+    /// `None` in memory: the writer reads too.
+    readers: Option<Readers>,
+}
+
+/// The SQLite [`Store`](crate::Store).
 pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqlStore<Sqlite> {
@@ -44,45 +73,102 @@ impl SqlStore<Sqlite> {
 
     /// [`SqlStore::open`] with `options`.
     pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(opts.clone())
-            .await?;
-        MIGRATOR.run(&write).await?;
-        let read = if in_memory {
-            write.clone()
+        let threads = if in_memory {
+            let conn = rusqlite::Connection::open_in_memory()?;
+            configure(&conn)?;
+            for m in MIGRATOR
+                .iter()
+                .filter(|m| !m.migration_type.is_down_migration())
+            {
+                conn.execute_batch(&m.sql)?;
+            }
+            Threads {
+                writer: Writer::spawn(Conn(conn)).map_err(thread_error)?,
+                readers: None,
+            }
         } else {
-            SqlitePoolOptions::new()
-                .max_connections(READ_CONNECTIONS)
-                .connect_with(opts.read_only(true))
-                .await?
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let migrating = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await?;
+            MIGRATOR.run(&migrating).await?;
+            migrating.close().await;
+            let path = opts.get_filename();
+            let writer = rusqlite::Connection::open(path)?;
+            configure(&writer)?;
+            let readers = (0..READ_CONNECTIONS)
+                .map(|_| reader(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            Threads {
+                writer: Writer::spawn(Conn(writer)).map_err(thread_error)?,
+                readers: Some(Readers::spawn(readers).map_err(thread_error)?),
+            }
         };
-        Self::new(write, read, options).await
+        Self::new(threads, options).await
     }
+}
+
+fn thread_error(e: std::io::Error) -> StoreError {
+    StoreError::Stopped(format!("starting the SQLite threads: {e}"))
+}
+
+/// The writer's settings (the file is in WAL mode from its first opening).
+fn configure(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(io::STATEMENT_CACHE);
+    Ok(())
+}
+
+fn reader(path: &Path) -> Result<Conn, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(io::STATEMENT_CACHE);
+    Ok(Conn(conn))
 }
 
 impl Dialect for Sqlite {
     /// `users.username` is `COLLATE NOCASE`, so its unique index serves this.
     const USERNAME_EQ: &'static str = "username = $1";
 
+    type Db = Threads;
+
     fn for_update(_of: &str) -> String {
         String::new()
+    }
+
+    async fn write<T: Send + 'static>(db: &Threads, work: Work<Self, T>) -> Result<T, StoreError> {
+        db.writer.write(work).await
+    }
+
+    async fn read<T: Send + 'static>(
+        db: &Threads,
+        snapshot: bool,
+        work: Work<Self, T>,
+    ) -> Result<T, StoreError> {
+        match &db.readers {
+            Some(readers) => readers.read(snapshot, work).await,
+            // In memory: inside the writer's transaction, one snapshot anyway.
+            None => db.writer.write(work).await,
+        }
     }
 
     fn lease<'a>(
         store: &'a SqlStore<Self>,
         _node: &'a str,
-    ) -> impl Future<Output = Result<Box<dyn OutboxLease>, StoreError>> + Send + 'a {
+    ) -> impl std::future::Future<Output = Result<Box<dyn OutboxLease>, StoreError>> + Send + 'a
+    {
         let lease: Box<dyn OutboxLease> = Box::new(LocalLease::new(store.partitions));
         std::future::ready(Ok(lease))
     }

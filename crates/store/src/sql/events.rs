@@ -31,7 +31,7 @@ const CHUNK: usize = 100;
 /// Give the logged events among `envs` their positions and store them.
 /// Returns `envs` with those events updated (the others borrowed as they are).
 pub(super) async fn log<'a, D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     envs: &'a [Envelope],
 ) -> Result<Vec<Cow<'a, Envelope>>, StoreError> {
     let mut out: Vec<Cow<'a, Envelope>> = envs.iter().map(Cow::Borrowed).collect();
@@ -96,11 +96,21 @@ pub(super) async fn since<D: Dialect>(
     limit: i64,
 ) -> Result<RoomEvents, StoreError> {
     // One transaction: the room's last position and the rows are one snapshot.
-    let mut tx = s.read.begin().await?;
-    load::member_role::<D>(&mut tx, room, viewer).await?;
+    s.snapshot(move |c| Box::pin(since_in::<D>(c, room, viewer, after, limit)))
+        .await
+}
+
+async fn since_in<D: Dialect>(
+    tx: &mut D::Conn,
+    room: RoomId,
+    viewer: UserId,
+    after: i64,
+    limit: i64,
+) -> Result<RoomEvents, StoreError> {
+    load::member_role::<D>(tx, room, viewer).await?;
     let last_event_seq = Sql::new("SELECT last_event_seq FROM rooms WHERE id = $1")
         .text(room)
-        .one::<D>(&mut tx)
+        .one::<D>(tx)
         .await?
         .int("last_event_seq")?;
     let rows = Sql::new(
@@ -110,9 +120,8 @@ pub(super) async fn since<D: Dialect>(
     .text(room)
     .int(after)
     .int(limit)
-    .all::<D>(&mut tx)
+    .all::<D>(tx)
     .await?;
-    tx.commit().await?;
     let events = rows
         .iter()
         .map(|r| {
@@ -135,17 +144,25 @@ pub(super) async fn prune<D: Dialect>(
     keep_per_room: i64,
     before_ms: i64,
 ) -> Result<u64, StoreError> {
-    let mut conn = s.write.acquire().await?;
+    s.write(move |tx| Box::pin(prune_in::<D>(tx, keep_per_room, before_ms)))
+        .await
+}
+
+async fn prune_in<D: Dialect>(
+    conn: &mut D::Conn,
+    keep_per_room: i64,
+    before_ms: i64,
+) -> Result<u64, StoreError> {
     let old = Sql::new("DELETE FROM room_events WHERE created_at < $1")
         .int(before_ms)
-        .run::<D>(&mut conn)
+        .run::<D>(conn)
         .await?;
     let over = Sql::new(
         "DELETE FROM room_events WHERE event_seq <=
             (SELECT r.last_event_seq FROM rooms r WHERE r.id = room_events.room_id) - $1",
     )
     .int(keep_per_room)
-    .run::<D>(&mut conn)
+    .run::<D>(conn)
     .await?;
     Ok(old + over)
 }

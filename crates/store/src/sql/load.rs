@@ -91,7 +91,7 @@ pub(super) fn room_from<D: Dialect>(row: &Rec<D>) -> Result<RoomState, StoreErro
 
 /// Fill in the members, roles and read markers of `rooms`.
 pub(super) async fn with_members<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     mut rooms: Vec<RoomState>,
 ) -> Result<Vec<RoomState>, StoreError> {
     if rooms.is_empty() {
@@ -127,7 +127,7 @@ pub(super) async fn with_members<D: Dialect>(
 /// The whole room: its row (locked until commit when `lock`), members and
 /// latest message. `None` if there is no such room.
 pub(super) async fn room<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     lock: bool,
 ) -> Result<Option<RoomState>, StoreError> {
@@ -147,7 +147,7 @@ pub(super) async fn room<D: Dialect>(
 
 /// [`room`], or [`StoreError::NotFound`].
 pub(super) async fn existing_room<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     id: RoomId,
     lock: bool,
 ) -> Result<RoomState, StoreError> {
@@ -156,7 +156,7 @@ pub(super) async fn existing_room<D: Dialect>(
 
 /// Whether the room exists.
 pub(super) async fn room_exists<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
 ) -> Result<bool, StoreError> {
     let row = Sql::new("SELECT id FROM rooms WHERE id = $1")
@@ -168,7 +168,7 @@ pub(super) async fn room_exists<D: Dialect>(
 
 /// `user`'s role in `room`, if a member.
 pub(super) async fn role<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     user: UserId,
 ) -> Result<Option<Role>, StoreError> {
@@ -187,7 +187,7 @@ fn role_from(s: &str) -> Result<Role, StoreError> {
 /// The caller's role in an existing room: [`StoreError::NotFound`] without
 /// the room, [`StoreError::Forbidden`] for a non-member.
 pub(super) async fn member_role<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     user: UserId,
 ) -> Result<Role, StoreError> {
@@ -201,7 +201,7 @@ pub(super) async fn member_role<D: Dialect>(
 
 /// Message `id` of `room` (its row locked until commit when `lock`).
 pub(super) async fn message<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     id: MessageId,
     lock: bool,
@@ -225,7 +225,7 @@ pub(super) async fn message<D: Dialect>(
 /// What a member acts on: the caller's role and message `id` of `room`,
 /// locked until commit. NotFound (room, message) / Forbidden (non-member).
 pub(super) async fn member_message<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     actor: UserId,
     id: MessageId,

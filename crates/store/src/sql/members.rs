@@ -18,21 +18,25 @@ pub(super) async fn add<D: Dialect>(
     actor: UserId,
     users: &[UserId],
 ) -> Result<Room, StoreError> {
-    let mut tx = s.write.begin().await?;
-    let (state, role) = lock_group::<D>(&mut tx, room, actor).await?;
-    domain::require_manager(role)?;
-    users::require::<D>(&mut tx, users).await?;
-    let mut added = 0;
-    for user in users {
-        added +=
-            insert_member::<D>(&mut tx, room, *user, Role::Member, state.room.last_seq).await?;
-    }
-    if added == 0 {
-        return Ok(state.room);
-    }
-    let state = announce::<D>(&mut tx, room).await?;
-    tx.commit().await?;
-    Ok(state.room)
+    let users = users.to_vec();
+    s.write(move |tx| {
+        Box::pin(async move {
+            let (state, role) = lock_group::<D>(tx, room, actor).await?;
+            domain::require_manager(role)?;
+            users::require::<D>(tx, &users).await?;
+            let mut added = 0;
+            for user in &users {
+                added +=
+                    insert_member::<D>(tx, room, *user, Role::Member, state.room.last_seq).await?;
+            }
+            if added == 0 {
+                return Ok(state.room);
+            }
+            let state = announce::<D>(tx, room).await?;
+            Ok(state.room)
+        })
+    })
+    .await
 }
 
 pub(super) async fn remove<D: Dialect>(
@@ -41,7 +45,7 @@ pub(super) async fn remove<D: Dialect>(
     actor: UserId,
     user: UserId,
 ) -> Result<Room, StoreError> {
-    change_group(s, room, actor, |state, actor_role| {
+    change_group(s, room, actor, move |state, actor_role| {
         let user_role = state.role(user).ok_or_else(no_member)?;
         let members = state.room.members.len();
         domain::may_remove(actor, actor_role, user, user_role, members)?;
@@ -62,7 +66,7 @@ pub(super) async fn set_role<D: Dialect>(
     user: UserId,
     to: Role,
 ) -> Result<Room, StoreError> {
-    change_group(s, room, actor, |state, actor_role| {
+    change_group(s, room, actor, move |state, actor_role| {
         let Some(user_role) = state.role(user) else {
             // Refused as for any member first: only the owner learns "no such member".
             domain::may_set_role(actor_role, Role::Member, to)?;
@@ -93,23 +97,31 @@ pub(super) async fn mark_read<D: Dialect>(
     user: UserId,
     seq: i64,
 ) -> Result<ReadMarked, StoreError> {
-    let mut tx = s.write.begin().await?;
+    s.write(move |tx| Box::pin(mark_read_in::<D>(tx, room, user, seq)))
+        .await
+}
+
+async fn mark_read_in<D: Dialect>(
+    tx: &mut D::Conn,
+    room: RoomId,
+    user: UserId,
+    seq: i64,
+) -> Result<ReadMarked, StoreError> {
     // The room row first, as posting takes it: a move is logged (which
     // updates the room row) after the member row is updated, and taking
     // them in the other order than a concurrent post deadlocked.
-    let state = load::existing_room::<D>(&mut tx, room, true).await?;
+    let state = load::existing_room::<D>(tx, room, true).await?;
     state.member(user)?;
     let target = seq.min(state.room.last_seq);
-    let moved = advance_read::<D>(&mut tx, room, user, target).await?;
+    let moved = advance_read::<D>(tx, room, user, target).await?;
     // Read back in any case: a concurrent mark may have moved it further.
-    let state = load::existing_room::<D>(&mut tx, room, false).await?;
+    let state = load::existing_room::<D>(tx, room, false).await?;
     if moved {
         let events = [
             domain::read_update(room, user, state.view(user).read_seq),
             domain::room_updated(user, &state.view(user)),
         ];
-        outbox::queue::<D>(&mut tx, &events).await?;
-        tx.commit().await?;
+        outbox::queue::<D>(tx, &events).await?;
     }
     let view = state.view(user);
     Ok(ReadMarked {
@@ -121,7 +133,7 @@ pub(super) async fn mark_read<D: Dialect>(
 
 /// Move `user`'s read marker in `room` to `seq` if it is behind; whether it moved.
 pub(super) async fn advance_read<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     user: UserId,
     seq: i64,

@@ -8,20 +8,41 @@ use super::{Dialect, SqlStore, load, members, outbox, reactions};
 use crate::domain;
 use crate::{HistoryPage, NewMessage, Posted, StoreError, UNREAD_FANOUT_MAX_MEMBERS};
 
-/// Post in one transaction of nine statements (the room's write path is
-/// the API tier's hottest). Locking the room's row first serialises every
-/// post to the room (and its membership changes), whichever process makes
-/// it, so `seq` is gap-free; the same statement reads the sender's role and
-/// the member count. A `clientMsgId` already stored makes the insert a no-op
-/// (`ON CONFLICT DO NOTHING` on the `(room, sender, clientMsgId)` unique
-/// key): the transaction is rolled back, so no `seq` is used, and the stored
-/// message is returned.
+/// A post's arguments, owned (the work runs on whichever thread holds the
+/// connection).
+struct Post {
+    room: RoomId,
+    sender: UserId,
+    client_msg_id: String,
+    body: String,
+    reply_to: Option<MessageId>,
+}
+
+/// Post in one transaction of seven or eight statements (the room's write
+/// path is the API tier's hottest). Locking the room's row first
+/// serialises every post to the room (and its membership changes),
+/// whichever process makes it, so the next `seq` is the locked row's
+/// `last_seq + 1`, gap-free; the same statement reads the sender's role and
+/// the member count. The message is inserted before the room row moves on:
+/// a `clientMsgId` already stored makes the insert a no-op (`ON CONFLICT DO
+/// NOTHING` on the `(room, sender, clientMsgId)` unique key), nothing has
+/// been written, no `seq` is used, and the stored message is returned.
 pub(super) async fn post<D: Dialect>(
     s: &SqlStore<D>,
     msg: NewMessage<'_>,
 ) -> Result<Posted, StoreError> {
-    let room = msg.room_id;
-    let mut tx = s.write.begin().await?;
+    let msg = Post {
+        room: msg.room_id,
+        sender: msg.sender_id,
+        client_msg_id: msg.client_msg_id.to_owned(),
+        body: msg.body.to_owned(),
+        reply_to: msg.reply_to,
+    };
+    s.write(move |tx| Box::pin(post_in::<D>(tx, msg))).await
+}
+
+async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, StoreError> {
+    let room = msg.room;
     let row = Sql::new(format!(
         "{} WHERE r.id = $1{}",
         load::room_select(
@@ -31,8 +52,8 @@ pub(super) async fn post<D: Dialect>(
         D::for_update("r")
     ))
     .text(room)
-    .text(msg.sender_id)
-    .opt::<D>(&mut tx)
+    .text(msg.sender)
+    .opt::<D>(tx)
     .await?;
     let Some(row) = row else {
         return Ok(Posted::NoRoom);
@@ -43,28 +64,19 @@ pub(super) async fn post<D: Dialect>(
     let member_count = row.int("member_count")?;
     let mut state = load::room_from(&row)?;
     if let Some(reply_to) = msg.reply_to {
-        load::message::<D>(&mut tx, room, reply_to, false)
+        load::message::<D>(tx, room, reply_to, false)
             .await?
             .ok_or_else(domain::bad_reply)?;
     }
     let now = now_ms();
-    let updated = Sql::new(
-        "UPDATE rooms SET last_seq = last_seq + 1, last_event_seq = last_event_seq + 1,
-                last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END
-         WHERE id = $2 RETURNING last_seq, last_event_seq, last_activity_at",
-    )
-    .int(now)
-    .text(room)
-    .one::<D>(&mut tx)
-    .await?;
-    let seq = updated.int("last_seq")?;
+    let seq = state.room.last_seq + 1;
     let message = Message {
         id: MessageId::new(),
         room_id: room,
         seq,
-        sender_id: msg.sender_id,
-        body: msg.body.to_owned(),
-        client_msg_id: msg.client_msg_id.to_owned(),
+        sender_id: msg.sender,
+        body: msg.body,
+        client_msg_id: msg.client_msg_id,
         created_at: rfc3339_ms(now),
         reply_to: msg.reply_to,
         edited_at: None,
@@ -79,21 +91,30 @@ pub(super) async fn post<D: Dialect>(
     .text(message.id)
     .text(room)
     .int(seq)
-    .text(msg.sender_id)
-    .text(msg.body)
-    .text(msg.client_msg_id)
+    .text(message.sender_id)
+    .text(&message.body)
+    .text(&message.client_msg_id)
     .int(now)
-    .opt_text(msg.reply_to)
-    .run::<D>(&mut tx)
+    .opt_text(message.reply_to)
+    .run::<D>(tx)
     .await?;
     if inserted == 0 {
-        let existing = find::<D>(&mut tx, &msg).await?;
-        tx.rollback().await?;
-        return existing
+        return find::<D>(tx, room, message.sender_id, &message.client_msg_id)
+            .await?
             .map(Posted::Existing)
             .ok_or_else(|| StoreError::Corrupt("clientMsgId conflict without a message".into()));
     }
-    members::advance_read::<D>(&mut tx, room, msg.sender_id, seq).await?;
+    let updated = Sql::new(
+        "UPDATE rooms SET last_seq = $1, last_event_seq = last_event_seq + 1,
+                last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END
+         WHERE id = $3 RETURNING last_event_seq, last_activity_at",
+    )
+    .int(seq)
+    .int(now)
+    .text(room)
+    .one::<D>(tx)
+    .await?;
+    members::advance_read::<D>(tx, room, message.sender_id, seq).await?;
     let mut received = domain::message_event(events::RECEIVE_MESSAGE, &message);
     received.set_event_seq(updated.int("last_event_seq")?);
     let mut events = vec![received];
@@ -103,21 +124,22 @@ pub(super) async fn post<D: Dialect>(
         state.room.last_activity_at = rfc3339_ms(activity_ms);
         state.activity_ms = activity_ms;
         state.last_message = Some(message.clone());
-        let state = load::with_members::<D>(&mut tx, vec![state])
+        let state = load::with_members::<D>(tx, vec![state])
             .await?
             .pop()
             .ok_or_else(domain::no_room)?;
         events.push(state.updated_to_all());
     }
-    outbox::queue::<D>(&mut tx, &events).await?;
-    tx.commit().await?;
+    outbox::queue::<D>(tx, &events).await?;
     Ok(Posted::Created(message))
 }
 
-/// The stored message with `msg`'s `(room, sender, clientMsgId)`.
+/// The stored message with this `(room, sender, clientMsgId)`.
 async fn find<D: Dialect>(
-    conn: &mut D::Connection,
-    msg: &NewMessage<'_>,
+    conn: &mut D::Conn,
+    room: RoomId,
+    sender: UserId,
+    client_msg_id: &str,
 ) -> Result<Option<Message>, StoreError> {
     let sql = format!(
         "SELECT {} FROM messages m
@@ -125,9 +147,9 @@ async fn find<D: Dialect>(
         load::message_columns("m", "")
     );
     let row = Sql::new(sql)
-        .text(msg.room_id)
-        .text(msg.sender_id)
-        .text(msg.client_msg_id)
+        .text(room)
+        .text(sender)
+        .text(client_msg_id)
         .opt::<D>(conn)
         .await?;
     Ok(match row {
@@ -143,25 +165,29 @@ pub(super) async fn edit<D: Dialect>(
     id: MessageId,
     body: &str,
 ) -> Result<Message, StoreError> {
-    let mut tx = s.write.begin().await?;
-    let (_, mut msg) = load::member_message::<D>(&mut tx, room, actor, id).await?;
-    domain::may_edit(actor, &msg)?;
-    if msg.body == body {
-        return Ok(msg);
-    }
-    let now = now_ms();
-    Sql::new("UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3")
-        .text(body)
-        .int(now)
-        .text(id)
-        .run::<D>(&mut tx)
-        .await?;
-    msg.body = body.to_owned();
-    msg.edited_at = Some(rfc3339_ms(now));
-    let event = domain::message_event(events::MESSAGE_UPDATED, &msg);
-    outbox::queue::<D>(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    Ok(msg)
+    let body = body.to_owned();
+    s.write(move |tx| {
+        Box::pin(async move {
+            let (_, mut msg) = load::member_message::<D>(tx, room, actor, id).await?;
+            domain::may_edit(actor, &msg)?;
+            if msg.body == body {
+                return Ok(msg);
+            }
+            let now = now_ms();
+            Sql::new("UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3")
+                .text(&body)
+                .int(now)
+                .text(id)
+                .run::<D>(tx)
+                .await?;
+            msg.body = body;
+            msg.edited_at = Some(rfc3339_ms(now));
+            let event = domain::message_event(events::MESSAGE_UPDATED, &msg);
+            outbox::queue::<D>(tx, &[event]).await?;
+            Ok(msg)
+        })
+    })
+    .await
 }
 
 pub(super) async fn delete<D: Dialect>(
@@ -170,28 +196,31 @@ pub(super) async fn delete<D: Dialect>(
     actor: UserId,
     id: MessageId,
 ) -> Result<Message, StoreError> {
-    let mut tx = s.write.begin().await?;
-    let (role, mut msg) = load::member_message::<D>(&mut tx, room, actor, id).await?;
-    domain::may_delete(actor, role, &msg)?;
-    if msg.deleted_at.is_some() {
-        return Ok(msg);
-    }
-    let now = now_ms();
-    Sql::new("UPDATE messages SET body = '', deleted_at = $1 WHERE id = $2")
-        .int(now)
-        .text(id)
-        .run::<D>(&mut tx)
-        .await?;
-    Sql::new("DELETE FROM reactions WHERE message_id = $1")
-        .text(id)
-        .run::<D>(&mut tx)
-        .await?;
-    msg.body = String::new();
-    msg.deleted_at = Some(rfc3339_ms(now));
-    let event = domain::message_event(events::MESSAGE_DELETED, &msg);
-    outbox::queue::<D>(&mut tx, &[event]).await?;
-    tx.commit().await?;
-    Ok(msg)
+    s.write(move |tx| {
+        Box::pin(async move {
+            let (role, mut msg) = load::member_message::<D>(tx, room, actor, id).await?;
+            domain::may_delete(actor, role, &msg)?;
+            if msg.deleted_at.is_some() {
+                return Ok(msg);
+            }
+            let now = now_ms();
+            Sql::new("UPDATE messages SET body = '', deleted_at = $1 WHERE id = $2")
+                .int(now)
+                .text(id)
+                .run::<D>(tx)
+                .await?;
+            Sql::new("DELETE FROM reactions WHERE message_id = $1")
+                .text(id)
+                .run::<D>(tx)
+                .await?;
+            msg.body = String::new();
+            msg.deleted_at = Some(rfc3339_ms(now));
+            let event = domain::message_event(events::MESSAGE_DELETED, &msg);
+            outbox::queue::<D>(tx, &[event]).await?;
+            Ok(msg)
+        })
+    })
+    .await
 }
 
 pub(super) async fn history<D: Dialect>(
@@ -201,8 +230,18 @@ pub(super) async fn history<D: Dialect>(
     page: HistoryPage,
     limit: i64,
 ) -> Result<Vec<Message>, StoreError> {
-    let mut conn = s.read.acquire().await?;
-    load::member_role::<D>(&mut conn, room, viewer).await?;
+    s.read(move |c| Box::pin(history_in::<D>(c, room, viewer, page, limit)))
+        .await
+}
+
+async fn history_in<D: Dialect>(
+    conn: &mut D::Conn,
+    room: RoomId,
+    viewer: UserId,
+    page: HistoryPage,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
+    load::member_role::<D>(conn, room, viewer).await?;
     let (cond, order, from) = match page {
         HistoryPage::After(n) => (">", "ASC", n),
         HistoryPage::Before(n) => ("<", "DESC", n),
@@ -216,13 +255,13 @@ pub(super) async fn history<D: Dialect>(
         .text(room)
         .int(from)
         .int(limit.max(0))
-        .all::<D>(&mut conn)
+        .all::<D>(conn)
         .await?;
     let mut messages = rows
         .iter()
         .filter_map(|r| load::message_from(r, "").transpose())
         .collect::<Result<Vec<_>, _>>()?;
     messages.sort_by_key(|m| m.seq);
-    reactions::fill::<D>(&mut conn, &mut messages, viewer).await?;
+    reactions::fill::<D>(conn, &mut messages, viewer).await?;
     Ok(messages)
 }

@@ -18,9 +18,11 @@
 //! - `events`: the room event log (positions, rows for replay, retention);
 //! - `load`: reading rooms, members and messages (shared by all the above).
 //!
-//! Writes go through the `write` pool, reads through the `read` pool (the
-//! same pool on PostgreSQL; on SQLite one write connection and a few
-//! read-only ones, see [`crate::sqlite`]).
+//! Each operation is one piece of work on one connection: writes through
+//! [`SqlStore::write`] (a transaction, committed only if the work succeeds),
+//! reads through [`SqlStore::read`]. On PostgreSQL both take a pooled
+//! connection; on SQLite the work runs whole on the store's writer thread
+//! (group commit) or a reader thread, see [`crate::sqlite`].
 
 mod events;
 mod load;
@@ -28,7 +30,7 @@ mod members;
 mod messages;
 pub(crate) mod outbox;
 mod presence;
-mod query;
+pub(crate) mod query;
 mod reactions;
 mod rooms;
 mod users;
@@ -38,10 +40,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use roomcast_core::{
     Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
 };
-use sqlx::Pool;
 
 use crate::outbox::{OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
 use crate::{
@@ -49,16 +51,42 @@ use crate::{
     StoreError, StoreOptions,
 };
 
+/// Work on one connection, inside the transaction (or on the read
+/// connection) that [`Dialect::write`] or [`Dialect::read`] gives it.
+pub type Work<D, T> = Box<
+    dyn for<'c> FnOnce(&'c mut <D as query::Io>::Conn) -> BoxFuture<'c, Result<T, StoreError>>
+        + Send,
+>;
+
 /// What differs between the SQL databases the store speaks. Implemented for
-/// [`sqlx::Sqlite`] and [`sqlx::Postgres`] only.
+/// [`sqlx::Postgres`] and [`crate::sqlite::Sqlite`] only.
 pub trait Dialect: query::Io {
     /// How `WHERE` matches `username` to `$1` regardless of case.
     const USERNAME_EQ: &'static str;
 
+    /// The store's connections: a pool on PostgreSQL; the writer and reader
+    /// threads on SQLite.
+    type Db: Clone + Send + Sync + fmt::Debug + 'static;
+
     /// The clause that locks the selected rows of table (alias) `of` until
     /// commit: `" FOR UPDATE OF of"` on PostgreSQL, `""` on SQLite, whose one
-    /// write connection runs write transactions one at a time anyway.
+    /// writer runs write transactions one at a time anyway.
     fn for_update(of: &str) -> String;
+
+    /// Run `work` in a write transaction, committed if it returns `Ok` and
+    /// rolled back otherwise; answers only after the commit.
+    fn write<T: Send + 'static>(
+        db: &Self::Db,
+        work: Work<Self, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + '_;
+
+    /// Run `work` on a read connection; with `snapshot`, all its statements
+    /// in one read transaction.
+    fn read<T: Send + 'static>(
+        db: &Self::Db,
+        snapshot: bool,
+        work: Work<Self, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + '_;
 
     /// [`Store::outbox_lease`] for this database.
     fn lease<'a>(
@@ -70,8 +98,7 @@ pub trait Dialect: query::Io {
 /// The [`Store`] on an SQL database; use it as [`crate::SqliteStore`] or
 /// [`crate::PostgresStore`].
 pub struct SqlStore<D: Dialect> {
-    pub(crate) write: Pool<D>,
-    pub(crate) read: Pool<D>,
+    pub(crate) db: D::Db,
     /// Notified after every write (see [`OutboxSignal`]).
     pub(crate) outbox: Arc<OutboxSignal>,
     /// The database's outbox partition count.
@@ -81,8 +108,7 @@ pub struct SqlStore<D: Dialect> {
 impl<D: Dialect> Clone for SqlStore<D> {
     fn clone(&self) -> Self {
         Self {
-            write: self.write.clone(),
-            read: self.read.clone(),
+            db: self.db.clone(),
             outbox: self.outbox.clone(),
             partitions: self.partitions,
         }
@@ -92,8 +118,8 @@ impl<D: Dialect> Clone for SqlStore<D> {
 impl<D: Dialect> fmt::Debug for SqlStore<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlStore")
-            .field("write", &self.write)
-            .field("read", &self.read)
+            .field("db", &self.db)
+            .field("partitions", &self.partitions)
             .finish()
     }
 }
@@ -289,22 +315,21 @@ impl<D: Dialect> Store for SqlStore<D> {
         parts: &Partitions,
         limit: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        // Read-only: on SQLite a read connection, so the relay never waits
-        // for (or holds up) the one write connection to read its batch.
-        let mut conn = self.read.acquire().await?;
-        outbox::oldest::<D>(&mut conn, parts, limit).await
+        // Read-only: on SQLite a reader thread, so the relay never waits
+        // for (or holds up) the writer to read its batch.
+        let parts = parts.clone();
+        self.read(move |c| Box::pin(async move { outbox::oldest::<D>(c, &parts, limit).await }))
+            .await
     }
 
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        outbox::delete::<D>(&mut tx, ids).await?;
-        tx.commit().await?;
-        Ok(())
+        let ids = ids.to_vec();
+        self.write(move |tx| Box::pin(async move { outbox::delete::<D>(tx, &ids).await }))
+            .await
     }
 
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
-        let mut conn = self.read.acquire().await?;
-        outbox::backlog::<D>(&mut conn).await
+        self.read(|c| Box::pin(outbox::backlog::<D>(c))).await
     }
 }
 
@@ -319,23 +344,45 @@ impl<D: Dialect> SqlStore<D> {
         result
     }
 
-    /// A store on these pools: the outbox partition count is read from the
+    /// A store on `db`: the outbox partition count is read from the
     /// database (written there first from `options` if it has none yet), and
     /// rows queued before partitions existed get their ordering hash.
-    pub(crate) async fn new(
-        write: Pool<D>,
-        read: Pool<D>,
-        options: &StoreOptions,
-    ) -> Result<Self, StoreError> {
-        let partitions = {
-            let mut conn = write.acquire().await?;
-            outbox::prepare::<D>(&mut conn, options.outbox_partitions).await?
-        };
+    pub(crate) async fn new(db: D::Db, options: &StoreOptions) -> Result<Self, StoreError> {
+        let wanted = options.outbox_partitions;
+        let work: Work<D, u32> =
+            Box::new(move |tx| Box::pin(async move { outbox::prepare::<D>(tx, wanted).await }));
+        let partitions = D::write(&db, work).await?;
         Ok(Self {
-            write,
-            read,
+            db,
             outbox: OutboxSignal::new(),
             partitions,
         })
+    }
+
+    /// Run `work` in a write transaction ([`Dialect::write`]).
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut D::Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        D::write(&self.db, Box::new(work)).await
+    }
+
+    /// Run `work` on a read connection ([`Dialect::read`]).
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut D::Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        D::read(&self.db, false, Box::new(work)).await
+    }
+
+    /// Run `work` on a read connection, all of it one snapshot.
+    pub(crate) async fn snapshot<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut D::Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        D::read(&self.db, true, Box::new(work)).await
     }
 }

@@ -20,7 +20,7 @@ const PARTITIONS_SETTING: &str = "outbox_partitions";
 /// the logged ones with their room event log positions (see
 /// [`super::events::log`]).
 pub(super) async fn queue<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     envs: &[Envelope],
 ) -> Result<(), StoreError> {
     let envs = super::events::log::<D>(conn, envs).await?;
@@ -43,7 +43,7 @@ pub(super) async fn queue<D: Dialect>(
 
 /// The oldest `limit` rows of the partitions `parts`, in id order.
 pub(crate) async fn oldest<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     parts: &Partitions,
     limit: i64,
 ) -> Result<Vec<OutboxItem>, StoreError> {
@@ -80,10 +80,7 @@ pub(crate) async fn oldest<D: Dialect>(
 }
 
 /// Delete the rows `ids`.
-pub(crate) async fn delete<D: Dialect>(
-    conn: &mut D::Connection,
-    ids: &[i64],
-) -> Result<(), StoreError> {
+pub(crate) async fn delete<D: Dialect>(conn: &mut D::Conn, ids: &[i64]) -> Result<(), StoreError> {
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
             "DELETE FROM outbox WHERE id IN ({})",
@@ -96,9 +93,7 @@ pub(crate) async fn delete<D: Dialect>(
 }
 
 /// Rows waiting, and the age of the oldest.
-pub(super) async fn backlog<D: Dialect>(
-    conn: &mut D::Connection,
-) -> Result<OutboxBacklog, StoreError> {
+pub(super) async fn backlog<D: Dialect>(conn: &mut D::Conn) -> Result<OutboxBacklog, StoreError> {
     let row = Sql::new(
         "SELECT count(*) AS n, CAST(coalesce(min(created_at), 0) AS BIGINT) AS oldest FROM outbox",
     )
@@ -119,7 +114,7 @@ pub(super) async fn backlog<D: Dialect>(
 /// 1..=[`MAX_PARTITIONS`], is stored first if it has none), and the ordering
 /// hash of rows queued by a version without partitions ([`backfill`]).
 pub(super) async fn prepare<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     wanted: u32,
 ) -> Result<u32, StoreError> {
     let wanted = wanted.clamp(1, MAX_PARTITIONS);
@@ -152,7 +147,7 @@ pub(super) async fn prepare<D: Dialect>(
 /// Give rows queued by a version without partitions (`okey` < 0, as an
 /// older API process still writes during a rolling upgrade) their ordering
 /// hash, so their room's partition relays them. Returns how many.
-pub(crate) async fn backfill<D: Dialect>(conn: &mut D::Connection) -> Result<u64, StoreError> {
+pub(crate) async fn backfill<D: Dialect>(conn: &mut D::Conn) -> Result<u64, StoreError> {
     let mut done = 0;
     loop {
         let rows = Sql::new("SELECT id, envelope FROM outbox WHERE okey < 0 ORDER BY id LIMIT 500")

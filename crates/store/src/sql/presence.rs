@@ -25,9 +25,20 @@ pub(super) async fn changed<D: Dialect>(
     online: bool,
     at: i64,
 ) -> Result<(), StoreError> {
-    let mut tx = s.write.begin().await?;
-    seen::<D>(&mut tx, node, at).await?;
-    let before = lock_user::<D>(&mut tx, user).await?;
+    let node = node.to_owned();
+    s.write(move |tx| Box::pin(changed_in::<D>(tx, user, node, online, at)))
+        .await
+}
+
+async fn changed_in<D: Dialect>(
+    tx: &mut D::Conn,
+    user: UserId,
+    node: String,
+    online: bool,
+    at: i64,
+) -> Result<(), StoreError> {
+    seen::<D>(tx, &node, at).await?;
+    let before = lock_user::<D>(tx, user).await?;
     let stored = Sql::new(
         "INSERT INTO presence (user_id, node_id, online, changed_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, node_id) DO UPDATE
@@ -35,15 +46,14 @@ pub(super) async fn changed<D: Dialect>(
          WHERE presence.changed_at < excluded.changed_at",
     )
     .text(user)
-    .text(node)
+    .text(&node)
     .flag(online)
     .int(at)
-    .run::<D>(&mut tx)
+    .run::<D>(tx)
     .await?;
     if stored > 0 {
-        announce_flip::<D>(&mut tx, user, before, at).await?;
+        announce_flip::<D>(tx, user, before, at).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -52,18 +62,23 @@ pub(super) async fn heartbeat<D: Dialect>(
     node: &str,
     at: i64,
 ) -> Result<(), StoreError> {
-    let mut conn = s.write.acquire().await?;
-    seen::<D>(&mut conn, node, at).await
+    let node = node.to_owned();
+    s.write(move |tx| Box::pin(async move { seen::<D>(tx, &node, at).await }))
+        .await
 }
 
 pub(super) async fn sweep<D: Dialect>(
     s: &SqlStore<D>,
     stale_before: i64,
 ) -> Result<usize, StoreError> {
-    let mut tx = s.write.begin().await?;
+    s.write(move |tx| Box::pin(sweep_in::<D>(tx, stale_before)))
+        .await
+}
+
+async fn sweep_in<D: Dialect>(tx: &mut D::Conn, stale_before: i64) -> Result<usize, StoreError> {
     let rows = Sql::new("DELETE FROM nodes WHERE seen_at < $1 RETURNING node_id, seen_at")
         .int(stale_before)
-        .all::<D>(&mut tx)
+        .all::<D>(tx)
         .await?;
     let mut nodes = rows
         .iter()
@@ -74,21 +89,20 @@ pub(super) async fn sweep<D: Dialect>(
         let users =
             Sql::new("SELECT user_id FROM presence WHERE node_id = $1 AND online ORDER BY user_id")
                 .text(node)
-                .all::<D>(&mut tx)
+                .all::<D>(tx)
                 .await?;
         for row in users {
             let user: UserId = row.id("user_id")?;
-            let before = lock_user::<D>(&mut tx, user).await?;
+            let before = lock_user::<D>(tx, user).await?;
             Sql::new("UPDATE presence SET online = $1 WHERE user_id = $2 AND node_id = $3")
                 .flag(false)
                 .text(user)
                 .text(node)
-                .run::<D>(&mut tx)
+                .run::<D>(tx)
                 .await?;
-            announce_flip::<D>(&mut tx, user, before, *seen_at).await?;
+            announce_flip::<D>(tx, user, before, *seen_at).await?;
         }
     }
-    tx.commit().await?;
     Ok(nodes.len())
 }
 
@@ -97,8 +111,16 @@ pub(super) async fn of_room<D: Dialect>(
     room: RoomId,
     viewer: UserId,
 ) -> Result<Vec<Presence>, StoreError> {
-    let mut conn = s.read.acquire().await?;
-    load::member_role::<D>(&mut conn, room, viewer).await?;
+    s.read(move |c| Box::pin(of_room_in::<D>(c, room, viewer)))
+        .await
+}
+
+async fn of_room_in<D: Dialect>(
+    conn: &mut D::Conn,
+    room: RoomId,
+    viewer: UserId,
+) -> Result<Vec<Presence>, StoreError> {
+    load::member_role::<D>(conn, room, viewer).await?;
     let rows = Sql::new(
         "SELECT m.user_id, u.last_seen_at,
                 EXISTS(SELECT 1 FROM presence p WHERE p.user_id = m.user_id AND p.online) AS online
@@ -106,7 +128,7 @@ pub(super) async fn of_room<D: Dialect>(
          WHERE m.room_id = $1 ORDER BY m.position",
     )
     .text(room)
-    .all::<D>(&mut conn)
+    .all::<D>(conn)
     .await?;
     rows.iter()
         .map(|r| {
@@ -125,7 +147,7 @@ pub(super) async fn of_room<D: Dialect>(
 }
 
 /// Record a sign of life of `node` at `at` (never moving backwards).
-async fn seen<D: Dialect>(conn: &mut D::Connection, node: &str, at: i64) -> Result<(), StoreError> {
+async fn seen<D: Dialect>(conn: &mut D::Conn, node: &str, at: i64) -> Result<(), StoreError> {
     Sql::new(
         "INSERT INTO nodes (node_id, seen_at) VALUES ($1, $2)
          ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at
@@ -139,7 +161,7 @@ async fn seen<D: Dialect>(conn: &mut D::Connection, node: &str, at: i64) -> Resu
 }
 
 /// Lock `user`'s row until commit; whether they are online now.
-async fn lock_user<D: Dialect>(conn: &mut D::Connection, user: UserId) -> Result<bool, StoreError> {
+async fn lock_user<D: Dialect>(conn: &mut D::Conn, user: UserId) -> Result<bool, StoreError> {
     let sql = format!(
         "SELECT id FROM users WHERE id = $1{}",
         D::for_update("users")
@@ -150,7 +172,7 @@ async fn lock_user<D: Dialect>(conn: &mut D::Connection, user: UserId) -> Result
     is_online::<D>(conn, user).await
 }
 
-async fn is_online<D: Dialect>(conn: &mut D::Connection, user: UserId) -> Result<bool, StoreError> {
+async fn is_online<D: Dialect>(conn: &mut D::Conn, user: UserId) -> Result<bool, StoreError> {
     Sql::new("SELECT EXISTS(SELECT 1 FROM presence WHERE user_id = $1 AND online) AS online")
         .text(user)
         .one::<D>(conn)
@@ -161,7 +183,7 @@ async fn is_online<D: Dialect>(conn: &mut D::Connection, user: UserId) -> Result
 /// If `user`'s status is no longer `before`, store `lastSeenAt` (`at`, going
 /// offline) and queue `presence` to their co-members.
 async fn announce_flip<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     user: UserId,
     before: bool,
     at: i64,

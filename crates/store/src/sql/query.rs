@@ -1,6 +1,6 @@
 //! The only code that runs SQL: [`Sql`] (a statement and its arguments),
-//! [`Rec`] (a row read back) and [`Io`], which both drivers implement with
-//! the same body.
+//! [`Rec`] (a row read back) and [`Io`], which each driver implements:
+//! sqlx for PostgreSQL (here), rusqlite for SQLite (`crate::sqlite`).
 //!
 //! Statements are written once, with `$1, $2, …` placeholders, which SQLite
 //! and PostgreSQL both accept. Values are bound as `TEXT` (ids, names),
@@ -97,26 +97,26 @@ impl Sql {
     }
 
     /// Every row.
-    pub async fn all<D: Io>(self, conn: &mut D::Connection) -> Result<Vec<Rec<D>>, StoreError> {
+    pub async fn all<D: Io>(self, conn: &mut D::Conn) -> Result<Vec<Rec<D>>, StoreError> {
         let rows = D::fetch(conn, self).await?;
         Ok(rows.into_iter().map(Rec).collect())
     }
 
     /// The first row, if any.
-    pub async fn opt<D: Io>(self, conn: &mut D::Connection) -> Result<Option<Rec<D>>, StoreError> {
+    pub async fn opt<D: Io>(self, conn: &mut D::Conn) -> Result<Option<Rec<D>>, StoreError> {
         Ok(self.all(conn).await?.into_iter().next())
     }
 
     /// The first row; a statement that returns none is a database error.
-    pub async fn one<D: Io>(self, conn: &mut D::Connection) -> Result<Rec<D>, StoreError> {
+    pub async fn one<D: Io>(self, conn: &mut D::Conn) -> Result<Rec<D>, StoreError> {
         self.opt(conn)
             .await?
             .ok_or_else(|| sqlx::Error::RowNotFound.into())
     }
 
     /// Run it; how many rows it changed.
-    pub async fn run<D: Io>(self, conn: &mut D::Connection) -> Result<u64, StoreError> {
-        Ok(D::execute(conn, self).await?)
+    pub async fn run<D: Io>(self, conn: &mut D::Conn) -> Result<u64, StoreError> {
+        D::execute(conn, self).await
     }
 }
 
@@ -135,7 +135,7 @@ impl<D: Io> Rec<D> {
 
     /// An integer column.
     pub fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        Ok(D::get_int(&self.0, col)?)
+        D::get_int(&self.0, col)
     }
 
     /// A non-null text column.
@@ -145,12 +145,12 @@ impl<D: Io> Rec<D> {
 
     /// A text column.
     pub fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        Ok(D::get_text(&self.0, col)?)
+        D::get_text(&self.0, col)
     }
 
     /// A boolean column (an integer on SQLite).
     pub fn flag(&self, col: &str) -> Result<bool, StoreError> {
-        Ok(D::get_flag(&self.0, col)?)
+        D::get_flag(&self.0, col)
     }
 
     /// A text column parsed as `T` (an id, a role).
@@ -182,58 +182,77 @@ impl<D: Io> Rec<D> {
     }
 }
 
-/// What a driver does for [`Sql`] and [`Rec`]; implemented for
-/// [`sqlx::Sqlite`] and [`sqlx::Postgres`] by one macro.
-pub trait Io: Database {
+/// What a driver does for [`Sql`] and [`Rec`]: implemented for
+/// [`sqlx::Postgres`] here and for [`crate::sqlite::Sqlite`] (rusqlite, on
+/// the store's own threads) in `sqlite::io`.
+pub trait Io: Send + Sync + Sized + 'static {
+    /// A connection, inside whatever transaction the operation holds.
+    type Conn: Send;
+    /// A row read back.
+    type Row: Send + Sync;
     /// Run `sql`, returning its rows.
     fn fetch(
-        conn: &mut Self::Connection,
+        conn: &mut Self::Conn,
         sql: Sql,
-    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + '_;
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send + '_;
     /// Run `sql`, returning how many rows it changed.
     fn execute(
-        conn: &mut Self::Connection,
+        conn: &mut Self::Conn,
         sql: Sql,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + '_;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send + '_;
     /// Read an integer column.
-    fn get_int(row: &Self::Row, col: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn get_int(row: &Self::Row, col: &str) -> Result<Option<i64>, StoreError>;
     /// Read a text column.
-    fn get_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error>;
+    fn get_text(row: &Self::Row, col: &str) -> Result<Option<String>, StoreError>;
     /// Read a boolean column.
-    fn get_flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error>;
+    fn get_flag(row: &Self::Row, col: &str) -> Result<bool, StoreError>;
+    /// Whether `e` is a unique-constraint violation.
+    fn unique_violation(e: &StoreError) -> bool;
 }
 
-macro_rules! io {
-    ($db:ty) => {
-        impl Io for $db {
-            async fn fetch(
-                conn: &mut Self::Connection,
-                sql: Sql,
-            ) -> Result<Vec<Self::Row>, sqlx::Error> {
-                bind::<$db>(&sql).fetch_all(conn).await
-            }
+impl Io for sqlx::Postgres {
+    type Conn = sqlx::PgConnection;
+    type Row = sqlx::postgres::PgRow;
 
-            async fn execute(conn: &mut Self::Connection, sql: Sql) -> Result<u64, sqlx::Error> {
-                Ok(bind::<$db>(&sql).execute(conn).await?.rows_affected())
-            }
+    async fn fetch(conn: &mut Self::Conn, sql: Sql) -> Result<Vec<Self::Row>, StoreError> {
+        Ok(bind::<sqlx::Postgres>(&sql).fetch_all(conn).await?)
+    }
 
-            fn get_int(row: &Self::Row, col: &str) -> Result<Option<i64>, sqlx::Error> {
-                row.try_get(col)
-            }
+    async fn execute(conn: &mut Self::Conn, sql: Sql) -> Result<u64, StoreError> {
+        Ok(bind::<sqlx::Postgres>(&sql)
+            .execute(conn)
+            .await?
+            .rows_affected())
+    }
 
-            fn get_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error> {
-                row.try_get(col)
-            }
+    fn get_int(row: &Self::Row, col: &str) -> Result<Option<i64>, StoreError> {
+        Ok(row.try_get(col)?)
+    }
 
-            fn get_flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error> {
-                row.try_get(col)
-            }
-        }
-    };
+    fn get_text(row: &Self::Row, col: &str) -> Result<Option<String>, StoreError> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn get_flag(row: &Self::Row, col: &str) -> Result<bool, StoreError> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn unique_violation(e: &StoreError) -> bool {
+        matches!(e, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
 }
 
-io!(sqlx::Sqlite);
-io!(sqlx::Postgres);
+impl Sql {
+    /// The statement's text.
+    pub fn sql(&self) -> &str {
+        &self.text
+    }
+
+    /// Its arguments, in order (`$1` first).
+    pub fn args(&self) -> &[Arg] {
+        &self.args
+    }
+}
 
 /// `sql` as a sqlx query with its arguments bound.
 fn bind<'q, D>(sql: &'q Sql) -> sqlx::query::Query<'q, D, D::Arguments<'q>>

@@ -21,8 +21,21 @@ pub(super) async fn react<D: Dialect>(
     add: bool,
 ) -> Result<bool, StoreError> {
     validate::emoji(emoji).map_err(StoreError::Invalid)?;
-    let mut tx = s.write.begin().await?;
-    let (_, msg) = load::member_message::<D>(&mut tx, room, user, id).await?;
+    let emoji = emoji.to_owned();
+    s.write(move |tx| Box::pin(react_in::<D>(tx, room, user, id, emoji, add)))
+        .await
+}
+
+async fn react_in<D: Dialect>(
+    tx: &mut D::Conn,
+    room: RoomId,
+    user: UserId,
+    id: MessageId,
+    emoji: String,
+    add: bool,
+) -> Result<bool, StoreError> {
+    let emoji = emoji.as_str();
+    let (_, msg) = load::member_message::<D>(tx, room, user, id).await?;
     if msg.deleted_at.is_some() {
         return Err(domain::deleted());
     }
@@ -34,7 +47,7 @@ pub(super) async fn react<D: Dialect>(
         .text(id)
         .text(user)
         .text(emoji)
-        .one::<D>(&mut tx)
+        .one::<D>(tx)
         .await?;
         if mine.int("has")? == 0 && mine.int("n")? >= validate::MAX_REACTIONS_PER_USER {
             return Err(StoreError::Invalid(format!(
@@ -50,29 +63,28 @@ pub(super) async fn react<D: Dialect>(
         .text(user)
         .text(emoji)
         .int(now_ms())
-        .run::<D>(&mut tx)
+        .run::<D>(tx)
         .await?
     } else {
         Sql::new("DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
             .text(id)
             .text(user)
             .text(emoji)
-            .run::<D>(&mut tx)
+            .run::<D>(tx)
             .await?
     };
     if changed == 0 {
         return Ok(false);
     }
     let event = domain::reaction_event(add, &msg, user, emoji);
-    outbox::queue::<D>(&mut tx, &[event]).await?;
-    tx.commit().await?;
+    outbox::queue::<D>(tx, &[event]).await?;
     Ok(true)
 }
 
 /// Fill each message's reactions as `viewer` sees them: per emoji, in the
 /// order each emoji was first used on the message.
 pub(super) async fn fill<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     messages: &mut [Message],
     viewer: UserId,
 ) -> Result<(), StoreError> {

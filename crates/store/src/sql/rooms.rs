@@ -15,17 +15,21 @@ pub(super) async fn create<D: Dialect>(
     members: &[UserId],
 ) -> Result<Room, StoreError> {
     let all = domain::members_in_order(creator, members);
-    let mut tx = s.write.begin().await?;
-    users::require::<D>(&mut tx, &all).await?;
-    let id = RoomId::new();
-    insert::<D>(&mut tx, id, RoomKind::Group, name, creator, None).await?;
-    for (i, user) in all.iter().enumerate() {
-        let role = if i == 0 { Role::Owner } else { Role::Member };
-        insert_member::<D>(&mut tx, id, *user, role, 0).await?;
-    }
-    let state = announce::<D>(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(state.room)
+    let name = name.to_owned();
+    s.write(move |tx| {
+        Box::pin(async move {
+            users::require::<D>(tx, &all).await?;
+            let id = RoomId::new();
+            insert::<D>(tx, id, RoomKind::Group, &name, creator, None).await?;
+            for (i, user) in all.iter().enumerate() {
+                let role = if i == 0 { Role::Owner } else { Role::Member };
+                insert_member::<D>(tx, id, *user, role, 0).await?;
+            }
+            let state = announce::<D>(tx, id).await?;
+            Ok(state.room)
+        })
+    })
+    .await
 }
 
 pub(super) async fn open_dm<D: Dialect>(
@@ -39,36 +43,41 @@ pub(super) async fn open_dm<D: Dialect>(
         ));
     }
     let key = domain::dm_key(me, peer);
-    let mut tx = s.write.begin().await?;
+    s.write(move |tx| Box::pin(open_dm_in::<D>(tx, me, peer, key)))
+        .await
+}
+
+async fn open_dm_in<D: Dialect>(
+    tx: &mut D::Conn,
+    me: UserId,
+    peer: UserId,
+    key: String,
+) -> Result<(Room, bool), StoreError> {
     let mut names = Vec::with_capacity(2);
     for id in [me, peer] {
-        let name = users::username::<D>(&mut tx, id).await?;
+        let name = users::username::<D>(tx, id).await?;
         names.push(name.ok_or(StoreError::UnknownUser(id))?);
     }
-    if let Some(room) = dm_of::<D>(&mut tx, &key).await? {
+    if let Some(room) = dm_of::<D>(tx, &key).await? {
         return Ok((room, false));
     }
     let id = RoomId::new();
     let name = domain::dm_name(&names[0], &names[1]);
     // A concurrent call may have created it since: then this inserts nothing
     // (having waited for that transaction) and the room is read back.
-    if insert::<D>(&mut tx, id, RoomKind::Dm, &name, me, Some(&key)).await? == 0 {
-        let room = dm_of::<D>(&mut tx, &key).await?;
+    if insert::<D>(tx, id, RoomKind::Dm, &name, me, Some(&key)).await? == 0 {
+        let room = dm_of::<D>(tx, &key).await?;
         return Ok((room.ok_or(sqlx::Error::RowNotFound)?, false));
     }
     for user in [me, peer] {
-        insert_member::<D>(&mut tx, id, user, Role::Member, 0).await?;
+        insert_member::<D>(tx, id, user, Role::Member, 0).await?;
     }
-    let state = announce::<D>(&mut tx, id).await?;
-    tx.commit().await?;
+    let state = announce::<D>(tx, id).await?;
     Ok((state.room, true))
 }
 
 /// The DM with `key`, if any.
-async fn dm_of<D: Dialect>(
-    conn: &mut D::Connection,
-    key: &str,
-) -> Result<Option<Room>, StoreError> {
+async fn dm_of<D: Dialect>(conn: &mut D::Conn, key: &str) -> Result<Option<Room>, StoreError> {
     let row = Sql::new("SELECT id FROM rooms WHERE dm_key = $1")
         .text(key)
         .opt::<D>(conn)
@@ -80,7 +89,7 @@ async fn dm_of<D: Dialect>(
 
 /// Insert a room row; 0 if a DM with `dm_key` already exists.
 async fn insert<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     id: RoomId,
     kind: RoomKind,
     name: &str,
@@ -104,7 +113,7 @@ async fn insert<D: Dialect>(
 
 /// Add `user` to `room` after the last member; 0 if already a member.
 pub(super) async fn insert_member<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     user: UserId,
     role: Role,
@@ -128,7 +137,7 @@ pub(super) async fn insert_member<D: Dialect>(
 
 /// Read `room` back after a change and queue `roomUpdated` to every member.
 pub(super) async fn announce<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
 ) -> Result<RoomState, StoreError> {
     let state = load::existing_room::<D>(conn, room, false).await?;
@@ -171,24 +180,27 @@ pub(super) async fn change_group<D, F>(
 ) -> Result<Room, StoreError>
 where
     D: Dialect,
-    F: FnOnce(&RoomState, Role) -> Result<Option<Change>, StoreError>,
+    F: FnOnce(&RoomState, Role) -> Result<Option<Change>, StoreError> + Send + 'static,
 {
-    let mut tx = s.write.begin().await?;
-    let (state, role) = lock_group::<D>(&mut tx, room, actor).await?;
-    let Some(change) = decide(&state, role)? else {
-        return Ok(state.room);
-    };
-    change.sql.run::<D>(&mut tx).await?;
-    outbox::queue::<D>(&mut tx, &change.first).await?;
-    let state = announce::<D>(&mut tx, room).await?;
-    tx.commit().await?;
-    Ok(state.room)
+    s.write(move |tx| {
+        Box::pin(async move {
+            let (state, role) = lock_group::<D>(tx, room, actor).await?;
+            let Some(change) = decide(&state, role)? else {
+                return Ok(state.room);
+            };
+            change.sql.run::<D>(tx).await?;
+            outbox::queue::<D>(tx, &change.first).await?;
+            let state = announce::<D>(tx, room).await?;
+            Ok(state.room)
+        })
+    })
+    .await
 }
 
 /// Lock `room` for a change to the room itself by `actor`: its state and
 /// `actor`'s role. NotFound / Forbidden (non-member) / Invalid (a DM).
 pub(super) async fn lock_group<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     room: RoomId,
     actor: UserId,
 ) -> Result<(RoomState, Role), StoreError> {
@@ -204,10 +216,11 @@ pub(super) async fn rename<D: Dialect>(
     actor: UserId,
     name: &str,
 ) -> Result<Room, StoreError> {
-    change_group(s, room, actor, |state, role| {
+    let name = name.to_owned();
+    change_group(s, room, actor, move |state, role| {
         domain::require_manager(role)?;
         let rename = Sql::new("UPDATE rooms SET name = $1 WHERE id = $2")
-            .text(name)
+            .text(&name)
             .text(room);
         Ok((state.room.name != name).then(|| Change::new(rename)))
     })
@@ -219,10 +232,14 @@ pub(super) async fn view<D: Dialect>(
     room: RoomId,
     viewer: UserId,
 ) -> Result<RoomView, StoreError> {
-    let mut conn = s.read.acquire().await?;
-    let state = load::existing_room::<D>(&mut conn, room, false).await?;
-    state.member(viewer)?;
-    Ok(state.view(viewer))
+    s.read(move |c| {
+        Box::pin(async move {
+            let state = load::existing_room::<D>(c, room, false).await?;
+            state.member(viewer)?;
+            Ok(state.view(viewer))
+        })
+    })
+    .await
 }
 
 pub(super) async fn page<D: Dialect>(
@@ -242,7 +259,17 @@ pub(super) async fn page<D: Dialect>(
         }
         None => (i64::MAX, String::new()),
     };
-    let mut conn = s.read.acquire().await?;
+    s.read(move |c| Box::pin(page_in::<D>(c, user, ms, id, limit)))
+        .await
+}
+
+async fn page_in<D: Dialect>(
+    conn: &mut D::Conn,
+    user: UserId,
+    ms: i64,
+    id: String,
+    limit: i64,
+) -> Result<RoomPage, StoreError> {
     let sql = format!(
         "{} JOIN room_members me ON me.room_id = r.id AND me.user_id = $1
          WHERE r.last_activity_at < $2 OR (r.last_activity_at = $2 AND r.id < $3)
@@ -254,7 +281,7 @@ pub(super) async fn page<D: Dialect>(
         .int(ms)
         .text(id)
         .int(limit + 1)
-        .all::<D>(&mut conn)
+        .all::<D>(conn)
         .await?;
     let more = rows.len() as i64 > limit;
     let rooms = rows
@@ -262,7 +289,7 @@ pub(super) async fn page<D: Dialect>(
         .take(limit as usize)
         .map(load::room_from)
         .collect::<Result<Vec<_>, _>>()?;
-    let rooms = load::with_members::<D>(&mut conn, rooms).await?;
+    let rooms = load::with_members::<D>(conn, rooms).await?;
     let next = match rooms.last() {
         Some(last) if more => Some(domain::encode_cursor(last.activity_ms, last.room.id)),
         _ => None,
@@ -278,7 +305,15 @@ pub(super) async fn access<D: Dialect>(
     room: RoomId,
     user: UserId,
 ) -> Result<RoomAccess, StoreError> {
-    let mut conn = s.read.acquire().await?;
+    s.read(move |c| Box::pin(access_in::<D>(c, room, user)))
+        .await
+}
+
+async fn access_in<D: Dialect>(
+    conn: &mut D::Conn,
+    room: RoomId,
+    user: UserId,
+) -> Result<RoomAccess, StoreError> {
     let row = Sql::new(
         "SELECT r.last_seq, r.last_event_seq,
                 EXISTS(SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $1) AS member
@@ -286,7 +321,7 @@ pub(super) async fn access<D: Dialect>(
     )
     .text(user)
     .text(room)
-    .opt::<D>(&mut conn)
+    .opt::<D>(conn)
     .await?;
     Ok(match row {
         None => RoomAccess::NoRoom,

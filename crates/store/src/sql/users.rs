@@ -12,24 +12,22 @@ pub(super) async fn create<D: Dialect>(
     password_hash: &str,
 ) -> Result<User, StoreError> {
     let id = UserId::new();
-    let mut conn = s.write.acquire().await?;
-    let res = Sql::new(
+    let insert = Sql::new(
         "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
     )
     .text(id)
     .text(username)
     .text(password_hash)
-    .int(now_ms())
-    .run::<D>(&mut conn)
-    .await;
+    .int(now_ms());
+    let res = s
+        .write(move |tx| Box::pin(async move { insert.run::<D>(tx).await }))
+        .await;
     match res {
         Ok(_) => Ok(User {
             id,
             username: username.to_owned(),
         }),
-        Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-            Err(StoreError::UsernameTaken)
-        }
+        Err(e) if D::unique_violation(&e) => Err(StoreError::UsernameTaken),
         Err(e) => Err(e),
     }
 }
@@ -38,12 +36,14 @@ pub(super) async fn credentials<D: Dialect>(
     s: &SqlStore<D>,
     username: &str,
 ) -> Result<Option<Credentials>, StoreError> {
-    let mut conn = s.read.acquire().await?;
     let sql = format!(
         "SELECT id, username, password_hash FROM users WHERE {}",
         D::USERNAME_EQ
     );
-    let row = Sql::new(sql).text(username).opt::<D>(&mut conn).await?;
+    let find = Sql::new(sql).text(username);
+    let row = s
+        .read(move |c| Box::pin(async move { find.opt::<D>(c).await }))
+        .await?;
     row.map(|r| {
         Ok(Credentials {
             user: User {
@@ -60,15 +60,14 @@ pub(super) async fn get<D: Dialect>(
     s: &SqlStore<D>,
     id: UserId,
 ) -> Result<Option<User>, StoreError> {
-    let mut conn = s.read.acquire().await?;
-    username::<D>(&mut conn, id)
+    s.read(move |c| Box::pin(username::<D>(c, id)))
         .await
         .map(|name| name.map(|username| User { id, username }))
 }
 
 /// `id`'s username, if the user exists.
 pub(super) async fn username<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     id: UserId,
 ) -> Result<Option<String>, StoreError> {
     let row = Sql::new("SELECT username FROM users WHERE id = $1")
@@ -80,7 +79,7 @@ pub(super) async fn username<D: Dialect>(
 
 /// [`StoreError::UnknownUser`] unless every one of `ids` exists.
 pub(super) async fn require<D: Dialect>(
-    conn: &mut D::Connection,
+    conn: &mut D::Conn,
     ids: &[UserId],
 ) -> Result<(), StoreError> {
     for id in ids {

@@ -120,18 +120,19 @@ where
         }
         Some(Ok(d)) => d,
     };
-    let id = delivery.envelope.id;
+    let (envelope, pending) = delivery.split();
+    let id = envelope.id;
     if seen.first_time(id) {
-        if handle(delivery.envelope.clone()).await == Handled::Retry {
+        if handle(envelope).await == Handled::Retry {
             seen.forget(id);
             tracing::warn!(subscription = what, %id, "handler failed; left unacked for redelivery");
-            drop(delivery);
+            drop(pending);
             return true;
         }
     } else {
-        tracing::debug!(subscription = what, id = %delivery.envelope.id, "dropped duplicate envelope");
+        tracing::debug!(subscription = what, %id, "dropped duplicate envelope");
     }
-    if let Err(e) = delivery.ack().await {
+    if let Err(e) = pending.ack().await {
         tracing::warn!(subscription = what, error = %e, "ack failed; the bus may redeliver");
     }
     true

@@ -124,7 +124,23 @@ impl Delivery {
 
     /// Acknowledge the delivery.
     pub async fn ack(self) -> Result<(), BusError> {
-        match self.acker {
+        self.split().1.ack().await
+    }
+
+    /// The envelope, and what acknowledges it (so the envelope can be
+    /// handed on without a copy).
+    pub(crate) fn split(self) -> (Envelope, PendingAck) {
+        (self.envelope, PendingAck(self.acker))
+    }
+}
+
+/// The acknowledgement of a [`Delivery`] whose envelope was taken.
+pub(crate) struct PendingAck(Option<Box<dyn Acker>>);
+
+impl PendingAck {
+    /// Acknowledge the delivery.
+    pub(crate) async fn ack(self) -> Result<(), BusError> {
+        match self.0 {
             Some(a) => a.ack().await,
             None => Ok(()),
         }

@@ -16,6 +16,11 @@
 //!   queries (room views, the room list, history, presence, the relay's
 //!   batches).
 //!
+//! - **a checkpoint thread** that copies the write-ahead log into the
+//!   database file every [`threads::CHECKPOINT_EVERY`] (a passive
+//!   checkpoint: it never blocks the writer or a reader), instead of the
+//!   writer doing it inside a commit every 1,000 pages.
+//!
 //! An in-memory URL (`sqlite::memory:`) has the writer only, which runs the
 //! reads too.
 //!
@@ -40,7 +45,7 @@ pub use io::{Conn, Row};
 use crate::outbox::{LocalLease, OutboxLease};
 use crate::sql::{Dialect, SqlStore, Work};
 use crate::{StoreError, StoreOptions};
-use threads::{Readers, Writer};
+use threads::{Checkpointer, Readers, Writer};
 
 /// Reader threads (each with its own connection).
 pub const READ_CONNECTIONS: usize = 4;
@@ -60,6 +65,8 @@ pub struct Threads {
     writer: Writer,
     /// `None` in memory: the writer reads too.
     readers: Option<Readers>,
+    /// `None` in memory (no WAL).
+    _checkpoints: Option<Checkpointer>,
 }
 
 /// The SQLite [`Store`](crate::Store).
@@ -86,6 +93,7 @@ impl SqlStore<Sqlite> {
             Threads {
                 writer: Writer::spawn(Conn(conn)).map_err(thread_error)?,
                 readers: None,
+                _checkpoints: None,
             }
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -103,12 +111,17 @@ impl SqlStore<Sqlite> {
             let path = opts.get_filename();
             let writer = rusqlite::Connection::open(path)?;
             configure(&writer)?;
+            // Checkpoints run on their own thread, not inside the writer's commits.
+            writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+            let checkpoints = rusqlite::Connection::open(path)?;
+            checkpoints.busy_timeout(BUSY_TIMEOUT)?;
             let readers = (0..READ_CONNECTIONS)
                 .map(|_| reader(path))
                 .collect::<Result<Vec<_>, _>>()?;
             Threads {
                 writer: Writer::spawn(Conn(writer)).map_err(thread_error)?,
                 readers: Some(Readers::spawn(readers).map_err(thread_error)?),
+                _checkpoints: Some(Checkpointer::spawn(checkpoints).map_err(thread_error)?),
             }
         };
         Self::new(threads, options).await

@@ -104,6 +104,8 @@ impl Dialect for Postgres {
     /// Unique through the index on `lower(username)`, which this uses.
     const USERNAME_EQ: &'static str = "lower(username) = lower($1)";
 
+    const WRITING_CTE: bool = true;
+
     type Db = PgPool;
 
     fn for_update(of: &str) -> String {

@@ -155,6 +155,8 @@ impl Dialect for Sqlite {
     /// `users.username` is `COLLATE NOCASE`, so its unique index serves this.
     const USERNAME_EQ: &'static str = "username = $1";
 
+    const WRITING_CTE: bool = false;
+
     type Db = Threads;
 
     fn for_update(_of: &str) -> String {

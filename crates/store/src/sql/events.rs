@@ -21,15 +21,16 @@ use std::borrow::Cow;
 use roomcast_core::{Envelope, RoomEvent, RoomEvents, RoomId, UserId, now_ms};
 use serde_json::Value;
 
-use super::query::{Sql, value_rows};
+use super::query::{Arg, Sql, value_rows_from};
 use super::{Dialect, SqlStore, load};
 use crate::StoreError;
 
 /// Rows per `INSERT` (five arguments a row).
 const CHUNK: usize = 100;
 
-/// Give the logged events among `envs` their positions and store them.
-/// Returns `envs` with those events updated (the others borrowed as they are).
+/// Give the logged events among `envs` their positions (their rows are
+/// written with the outbox's, see [`rows`]). Returns `envs` with those
+/// events updated (the others borrowed as they are).
 pub(super) async fn log<'a, D: Dialect>(
     conn: &mut D::Conn,
     envs: &'a [Envelope],
@@ -65,25 +66,44 @@ pub(super) async fn log<'a, D: Dialect>(
             slot.to_mut().set_event_seq(seq);
         }
     }
-    let rows: Vec<_> = out
+    Ok(out)
+}
+
+/// The `room_events` rows of the logged events among `envs` (placed by
+/// [`log`]), each bound as five arguments from `$first`: the multi-row
+/// `VALUES` list and its arguments, in chunks of [`CHUNK`] rows.
+pub(super) fn rows(envs: &[Cow<'_, Envelope>], first: usize) -> Vec<(String, Vec<Arg>)> {
+    let now = now_ms();
+    let rows: Vec<_> = envs
         .iter()
         .filter(|e| e.is_logged())
         .filter_map(|e| Some((e.room_id?, e.event_seq?, &e.kind, e.payload.to_string())))
         .collect();
-    let now = now_ms();
-    for chunk in rows.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO room_events (room_id, event_seq, kind, payload, created_at) VALUES {}",
-            value_rows(chunk.len(), 5)
-        );
-        let sql = chunk
-            .iter()
-            .fold(Sql::new(sql), |q, (room, seq, kind, payload)| {
-                q.text(room).int(*seq).text(kind).text(payload).int(now)
-            });
-        sql.run::<D>(conn).await?;
-    }
-    Ok(out)
+    rows.chunks(CHUNK)
+        .map(|chunk| {
+            let values = value_rows_from(first, chunk.len(), 5);
+            let args = chunk
+                .iter()
+                .flat_map(|(room, seq, kind, payload)| {
+                    [
+                        Arg::Text(Some(room.to_string())),
+                        Arg::Int(Some(*seq)),
+                        Arg::Text(Some((*kind).clone())),
+                        Arg::Text(Some(payload.clone())),
+                        Arg::Int(Some(now)),
+                    ]
+                })
+                .collect();
+            (values, args)
+        })
+        .collect()
+}
+
+/// The `INSERT` of `room_events` rows, given their `VALUES` list.
+pub(super) fn insert(values: &str) -> String {
+    format!(
+        "INSERT INTO room_events (room_id, event_seq, kind, payload, created_at) VALUES {values}"
+    )
 }
 
 /// The logged events of `room` after `after`, oldest first, at most `limit`,

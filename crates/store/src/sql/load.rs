@@ -114,14 +114,25 @@ pub(super) async fn with_members<D: Dialect>(
         let Some(&i) = index.get(&row.id::<RoomId>("room_id")?) else {
             continue;
         };
-        let state = &mut rooms[i];
-        let user: UserId = row.id("user_id")?;
-        let role = role_from(&row.text("role")?)?;
-        state.room.members.push(user);
-        state.room.roles.insert(user, role);
-        state.read.insert(user, row.int("read_seq")?);
+        add_member(&mut rooms[i], &row)?;
     }
     Ok(rooms)
+}
+
+/// Add the member in `row` (`user_id`, `role`, `read_seq`) after the
+/// others; a row of nulls (an outer join that found none) adds nothing.
+pub(super) fn add_member<D: Dialect>(
+    state: &mut RoomState,
+    row: &Rec<D>,
+) -> Result<(), StoreError> {
+    let Some(user) = row.opt_id::<UserId>("user_id")? else {
+        return Ok(());
+    };
+    let role = role_from(&row.text("role")?)?;
+    state.room.members.push(user);
+    state.room.roles.insert(user, role);
+    state.read.insert(user, row.int("read_seq")?);
+    Ok(())
 }
 
 /// The whole room: its row (locked until commit when `lock`), members and

@@ -3,7 +3,7 @@
 
 use roomcast_core::{Message, MessageId, RoomId, UserId, events, now_ms, rfc3339_ms};
 
-use super::query::Sql;
+use super::query::{Rec, Sql};
 use super::{Dialect, SqlStore, load, members, outbox, reactions};
 use crate::domain;
 use crate::{HistoryPage, NewMessage, Posted, StoreError, UNREAD_FANOUT_MAX_MEMBERS};
@@ -18,8 +18,10 @@ struct Post {
     reply_to: Option<MessageId>,
 }
 
-/// Post in one transaction of seven or eight statements (the room's write
-/// path is the API tier's hottest). Locking the room's row first
+/// Post in one transaction (the room's write path is the API tier's
+/// hottest): on PostgreSQL three statements besides `BEGIN`/`COMMIT` (the
+/// lock, the write, the events), each a round trip; on SQLite seven, none a
+/// round trip. Locking the room's row first
 /// serialises every post to the room (and its membership changes),
 /// whichever process makes it, so the next `seq` is the locked row's
 /// `last_seq + 1`, gap-free; the same statement reads the sender's role and
@@ -83,14 +85,113 @@ async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, Stor
         deleted_at: None,
         reactions: Vec::new(),
     };
+    let wanted = member_count <= UNREAD_FANOUT_MAX_MEMBERS;
+    let written = if D::WRITING_CTE {
+        write_in_one::<D>(tx, &message, now, wanted).await?
+    } else {
+        write_in_steps::<D>(tx, &message, now, wanted).await?
+    };
+    let Some(written) = written else {
+        return find::<D>(tx, room, message.sender_id, &message.client_msg_id)
+            .await?
+            .map(Posted::Existing)
+            .ok_or_else(|| StoreError::Corrupt("clientMsgId conflict without a message".into()));
+    };
+    let mut received = domain::message_event(events::RECEIVE_MESSAGE, &message);
+    received.set_event_seq(written.last_event_seq);
+    let mut events = vec![received];
+    if let Some(members) = written.members {
+        state.room.last_seq = seq;
+        state.room.last_activity_at = rfc3339_ms(written.activity_ms);
+        state.activity_ms = written.activity_ms;
+        state.last_message = Some(message.clone());
+        for row in &members {
+            load::add_member(&mut state, row)?;
+        }
+        // Posting moved the sender's read marker (in the same statement as
+        // the rows above, on PostgreSQL, which do not see it).
+        let read = state.read.entry(message.sender_id).or_default();
+        *read = (*read).max(seq);
+        events.push(state.updated_to_all());
+    }
+    outbox::queue::<D>(tx, &events).await?;
+    Ok(Posted::Created(message))
+}
+
+/// What storing a new message returned.
+struct Written<D: Dialect> {
+    last_event_seq: i64,
+    activity_ms: i64,
+    /// The room's member rows (`user_id`, `role`, `read_seq`, in joining
+    /// order), when wanted.
+    members: Option<Vec<Rec<D>>>,
+}
+
+/// Store `message` and move the room and the sender's read marker on, in
+/// one statement (data-modifying `WITH`, PostgreSQL): one round trip where
+/// [`write_in_steps`] takes four. `None` if its `clientMsgId` is stored.
+async fn write_in_one<D: Dialect>(
+    tx: &mut D::Conn,
+    message: &Message,
+    now: i64,
+    members: bool,
+) -> Result<Option<Written<D>>, StoreError> {
+    let rows = Sql::new(
+        "WITH ins AS (
+            INSERT INTO messages (id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING
+            RETURNING seq
+         ), moved AS (
+            UPDATE rooms SET last_seq = $3, last_event_seq = last_event_seq + 1,
+                last_activity_at = CASE WHEN last_activity_at < $7 THEN $7 ELSE last_activity_at END
+            WHERE id = $2 AND EXISTS (SELECT 1 FROM ins)
+            RETURNING last_event_seq, last_activity_at
+         ), marked AS (
+            UPDATE room_members SET read_seq = $3
+            WHERE room_id = $2 AND user_id = $4 AND read_seq < $3 AND EXISTS (SELECT 1 FROM ins)
+         )
+         SELECT moved.last_event_seq, moved.last_activity_at, m.user_id, m.role, m.read_seq
+         FROM moved LEFT JOIN room_members m ON m.room_id = $2 AND $9
+         ORDER BY m.position",
+    )
+    .text(message.id)
+    .text(message.room_id)
+    .int(message.seq)
+    .text(message.sender_id)
+    .text(&message.body)
+    .text(&message.client_msg_id)
+    .int(now)
+    .opt_text(message.reply_to)
+    .flag(members)
+    .all::<D>(tx)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(Written {
+        last_event_seq: first.int("last_event_seq")?,
+        activity_ms: first.int("last_activity_at")?,
+        members: members.then_some(rows),
+    }))
+}
+
+/// [`write_in_one`] as four statements (SQLite, whose statements cost no
+/// round trip).
+async fn write_in_steps<D: Dialect>(
+    tx: &mut D::Conn,
+    message: &Message,
+    now: i64,
+    members: bool,
+) -> Result<Option<Written<D>>, StoreError> {
     let inserted = Sql::new(
         "INSERT INTO messages (id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING",
     )
     .text(message.id)
-    .text(room)
-    .int(seq)
+    .text(message.room_id)
+    .int(message.seq)
     .text(message.sender_id)
     .text(&message.body)
     .text(&message.client_msg_id)
@@ -99,39 +200,35 @@ async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, Stor
     .run::<D>(tx)
     .await?;
     if inserted == 0 {
-        return find::<D>(tx, room, message.sender_id, &message.client_msg_id)
-            .await?
-            .map(Posted::Existing)
-            .ok_or_else(|| StoreError::Corrupt("clientMsgId conflict without a message".into()));
+        return Ok(None);
     }
-    let updated = Sql::new(
+    let moved = Sql::new(
         "UPDATE rooms SET last_seq = $1, last_event_seq = last_event_seq + 1,
                 last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END
          WHERE id = $3 RETURNING last_event_seq, last_activity_at",
     )
-    .int(seq)
+    .int(message.seq)
     .int(now)
-    .text(room)
+    .text(message.room_id)
     .one::<D>(tx)
     .await?;
-    members::advance_read::<D>(tx, room, message.sender_id, seq).await?;
-    let mut received = domain::message_event(events::RECEIVE_MESSAGE, &message);
-    received.set_event_seq(updated.int("last_event_seq")?);
-    let mut events = vec![received];
-    if member_count <= UNREAD_FANOUT_MAX_MEMBERS {
-        let activity_ms = updated.int("last_activity_at")?;
-        state.room.last_seq = seq;
-        state.room.last_activity_at = rfc3339_ms(activity_ms);
-        state.activity_ms = activity_ms;
-        state.last_message = Some(message.clone());
-        let state = load::with_members::<D>(tx, vec![state])
-            .await?
-            .pop()
-            .ok_or_else(domain::no_room)?;
-        events.push(state.updated_to_all());
-    }
-    outbox::queue::<D>(tx, &events).await?;
-    Ok(Posted::Created(message))
+    members::advance_read::<D>(tx, message.room_id, message.sender_id, message.seq).await?;
+    let members = if members {
+        let rows = Sql::new(
+            "SELECT user_id, role, read_seq FROM room_members WHERE room_id = $1 ORDER BY position",
+        )
+        .text(message.room_id)
+        .all::<D>(tx)
+        .await?;
+        Some(rows)
+    } else {
+        None
+    };
+    Ok(Some(Written {
+        last_event_seq: moved.int("last_event_seq")?,
+        activity_ms: moved.int("last_activity_at")?,
+        members,
+    }))
 }
 
 /// The stored message with this `(room, sender, clientMsgId)`.

@@ -64,6 +64,10 @@ pub trait Dialect: query::Io {
     /// How `WHERE` matches `username` to `$1` regardless of case.
     const USERNAME_EQ: &'static str;
 
+    /// Whether a `WITH` may hold `INSERT`/`UPDATE` (PostgreSQL): hot writes
+    /// then join statements into one, saving round trips.
+    const WRITING_CTE: bool;
+
     /// The store's connections: a pool on PostgreSQL; the writer and reader
     /// threads on SQLite.
     type Db: Clone + Send + Sync + fmt::Debug + 'static;

@@ -5,8 +5,8 @@
 
 use roomcast_core::{Envelope, now_ms, topics};
 
-use super::Dialect;
-use super::query::{Sql, placeholders, value_rows};
+use super::query::{Sql, placeholders, value_rows_from};
+use super::{Dialect, events};
 use crate::StoreError;
 use crate::outbox::{MAX_PARTITIONS, OutboxBacklog, OutboxItem, Partitions};
 
@@ -23,22 +23,53 @@ pub(super) async fn queue<D: Dialect>(
     conn: &mut D::Conn,
     envs: &[Envelope],
 ) -> Result<(), StoreError> {
-    let envs = super::events::log::<D>(conn, envs).await?;
+    let envs = events::log::<D>(conn, envs).await?;
+    let mut logged = events::rows(&envs, 1);
     let now = now_ms();
+    // One statement for both where the database allows (PostgreSQL): the
+    // event log's rows ride in a `WITH` of the outbox's `INSERT`.
+    if D::WRITING_CTE && logged.len() == 1 && envs.len() <= CHUNK {
+        let (values, args) = logged.remove(0);
+        let first = args.len() + 1;
+        let sql = Sql::new(format!(
+            "WITH logged AS ({}) {}",
+            events::insert(&values),
+            insert(first, envs.len())
+        ))
+        .args_from(args);
+        return bind_rows(sql, &envs, now).run::<D>(conn).await.map(drop);
+    }
+    for (values, args) in logged {
+        Sql::new(events::insert(&values))
+            .args_from(args)
+            .run::<D>(conn)
+            .await?;
+    }
     for chunk in envs.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO outbox (topic, envelope, created_at, okey) VALUES {}",
-            value_rows(chunk.len(), 4)
-        );
-        let sql = chunk.iter().fold(Sql::new(sql), |q, env| {
-            q.text(topics::CHAT_OUT)
-                .text(String::from_utf8(env.to_bytes()).expect("JSON is UTF-8"))
-                .int(now)
-                .int(env.ordering_hash())
-        });
-        sql.run::<D>(conn).await?;
+        bind_rows(Sql::new(insert(1, chunk.len())), chunk, now)
+            .run::<D>(conn)
+            .await?;
     }
     Ok(())
+}
+
+/// The `INSERT` of `rows` outbox rows, arguments numbered from `$first`.
+fn insert(first: usize, rows: usize) -> String {
+    format!(
+        "INSERT INTO outbox (topic, envelope, created_at, okey) VALUES {}",
+        value_rows_from(first, rows, 4)
+    )
+}
+
+/// Bind the outbox row of each of `envs` to `sql`.
+fn bind_rows<E: AsRef<Envelope>>(sql: Sql, envs: &[E], now: i64) -> Sql {
+    envs.iter().fold(sql, |q, env| {
+        let env = env.as_ref();
+        q.text(topics::CHAT_OUT)
+            .text(String::from_utf8(env.to_bytes()).expect("JSON is UTF-8"))
+            .int(now)
+            .int(env.ordering_hash())
+    })
 }
 
 /// The oldest `limit` rows of the partitions `parts`, in id order.

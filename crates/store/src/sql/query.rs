@@ -43,11 +43,11 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// `($1, …, $width), ($width+1, …), …` for a multi-row `INSERT … VALUES` of
-/// `rows` rows of `width` arguments each.
-pub fn value_rows(rows: usize, width: usize) -> String {
+/// `($first, …, $first+width-1), ($first+width, …), …` for a multi-row
+/// `INSERT … VALUES` of `rows` rows of `width` arguments each.
+pub fn value_rows_from(first: usize, rows: usize, width: usize) -> String {
     (0..rows)
-        .map(|i| format!("({})", placeholders(width * i + 1, width)))
+        .map(|i| format!("({})", placeholders(first + width * i, width)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -93,6 +93,12 @@ impl Sql {
     /// Bind a boolean.
     pub fn flag(mut self, v: bool) -> Self {
         self.args.push(Arg::Flag(v));
+        self
+    }
+
+    /// Bind `args`, in order.
+    pub fn args_from(mut self, args: impl IntoIterator<Item = Arg>) -> Self {
+        self.args.extend(args);
         self
     }
 

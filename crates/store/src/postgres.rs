@@ -16,22 +16,25 @@
 //! two mechanisms below rely on.
 //!
 //! # Posting: gap-free `seq` and idempotency across processes
-//! [`Store::post_message`](crate::Store::post_message) runs one transaction that starts by locking the
-//! room's row (`SELECT … FOR UPDATE`), then checks membership, looks the
-//! `clientMsgId` up, runs `UPDATE rooms SET last_seq = last_seq + 1 …
-//! RETURNING last_seq` and inserts the message and its outbox rows. The lock
-//! is held until commit, so posts to one room are serial whichever process
-//! makes them: `seq` is gap-free (a rolled-back post rolls its increment back
-//! too), and the room's outbox rows get ids — and become visible — in `seq`
-//! order.
+//! [`Store::post_message`](crate::Store::post_message) runs one transaction
+//! that starts by locking the room's row (`SELECT … FOR UPDATE`, which also
+//! reads the sender's role and the room's `last_seq`). Then one statement (a
+//! data-modifying `WITH`) inserts the message with `seq = last_seq + 1` (`ON
+//! CONFLICT (room, sender, clientMsgId) DO NOTHING`), moves the room row and
+//! the sender's read marker on only if it was inserted, and reads the
+//! members back; a third statement writes its event-log and outbox rows
+//! (again one `WITH`): three round trips besides `BEGIN` and `COMMIT`. The
+//! lock is held until commit, so posts to one room are serial whichever
+//! process makes them: `seq` is gap-free (a rolled-back post never moved the
+//! room row), and the room's outbox rows get ids — and become visible — in
+//! `seq` order.
 //!
 //! Two processes posting the same `(room, sender, clientMsgId)` at once
-//! queue on the lock; the second's lookup runs after the first committed
-//! (READ COMMITTED: a new snapshot per statement) and returns the stored
-//! message as [`Posted::Existing`](crate::Posted::Existing). Should an insert still hit the unique
-//! constraint `messages_client_msg_id`, the transaction is rolled back and
-//! the stored message returned the same way. Never an error, never a
-//! duplicate.
+//! queue on the lock; the second's insert runs after the first committed
+//! (READ COMMITTED: a new snapshot per statement), inserts nothing, and the
+//! stored message is read back and returned as
+//! [`Posted::Existing`](crate::Posted::Existing), with nothing written.
+//! Never an error, never a duplicate.
 //!
 //! # The other writes
 //! Membership changes, roles and renames take the same room lock; edits,

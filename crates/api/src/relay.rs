@@ -104,25 +104,23 @@ pub struct Published {
 
 /// Publish `items` (in id order): one key's rows in turn, different keys at
 /// once; see the module docs.
-pub async fn publish_batch(bus: &dyn Bus, topics: &Topics, items: &[OutboxItem]) -> Published {
-    let mut runs: Vec<Vec<&OutboxItem>> = Vec::new();
-    let mut by_key: HashMap<(&str, Option<uuid::Uuid>), usize> = HashMap::new();
+pub async fn publish_batch(bus: &dyn Bus, topics: &Topics, items: Vec<OutboxItem>) -> Published {
+    // Per key: its topic, its rows' ids and envelopes, in id order.
+    let mut runs: Vec<(String, Vec<i64>, Vec<roomcast_core::Envelope>)> = Vec::new();
+    let mut by_key: HashMap<(String, Option<uuid::Uuid>), usize> = HashMap::new();
     for item in items {
-        let key = (item.topic.as_str(), item.envelope.ordering_key());
+        let key = (item.topic.clone(), item.envelope.ordering_key());
         let i = *by_key.entry(key).or_insert_with(|| {
-            runs.push(Vec::new());
+            runs.push((item.topic.clone(), Vec::new(), Vec::new()));
             runs.len() - 1
         });
-        runs[i].push(item);
+        runs[i].1.push(item.id);
+        runs[i].2.push(item.envelope);
     }
-    let outcomes = join_all(runs.into_iter().map(|run| async move {
-        let topic = topics.resolve(&run[0].topic);
-        let envelopes: Vec<&roomcast_core::Envelope> = run.iter().map(|i| &i.envelope).collect();
-        let (accepted, failure) = bus.publish_run(topic, &envelopes).await;
-        let done: Vec<i64> = run[..accepted.min(run.len())]
-            .iter()
-            .map(|i| i.id)
-            .collect();
+    let outcomes = join_all(runs.into_iter().map(|(topic, ids, envelopes)| async move {
+        let topic = topics.resolve(&topic);
+        let (accepted, failure) = bus.publish_run(topic, envelopes).await;
+        let done: Vec<i64> = ids[..accepted.min(ids.len())].to_vec();
         (done, failure.map(|e| e.to_string()))
     }))
     .await;
@@ -151,7 +149,8 @@ impl OutboxRelay {
             if items.is_empty() {
                 return Ok(total);
             }
-            let published = publish_batch(&*self.bus, &self.topics, &items).await;
+            let claimed = items.len();
+            let published = publish_batch(&*self.bus, &self.topics, items).await;
             if !published.done.is_empty() {
                 self.store
                     .outbox_done(&published.done)
@@ -163,7 +162,7 @@ impl OutboxRelay {
             if let Some(e) = published.failure {
                 return Err(e);
             }
-            if items.len() < self.batch as usize {
+            if claimed < self.batch as usize {
                 return Ok(total);
             }
         }

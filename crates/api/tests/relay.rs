@@ -253,7 +253,7 @@ async fn a_batch_publishes_other_rooms_while_one_room_waits_and_keeps_each_rooms
     });
     let items = interleaved(a, b);
     let topics = Topics::default();
-    let publishing = publish_batch(&*bus, &topics, &items);
+    let publishing = publish_batch(&*bus, &topics, items.clone());
     tokio::pin!(publishing);
     // Room `b` and the user go out in full while room `a`'s first row waits.
     let others = loop {
@@ -307,7 +307,7 @@ async fn a_refused_row_keeps_its_rooms_later_rows_and_not_the_other_rooms() {
     let items = interleaved(a, b);
     // Room b's second row (id 5) is refused: its third (id 8) is not tried.
     *bus.refuse.lock().unwrap() = Some(items[4].envelope.id);
-    let published = publish_batch(&bus, &Topics::default(), &items).await;
+    let published = publish_batch(&bus, &Topics::default(), items.clone()).await;
     assert_eq!(
         published.failure.as_deref(),
         Some("bus engine unavailable: refused")

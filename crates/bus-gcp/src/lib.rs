@@ -177,10 +177,11 @@ impl Bus for GcpBus {
     /// One `Publish` request per [`RUN_CHUNK`] envelopes of the run, in
     /// turn: Pub/Sub stores the messages of one ordering key in the order of
     /// the request, and a request is accepted whole or not at all.
-    async fn publish_run(&self, topic: &str, run: &[&Envelope]) -> (usize, Option<BusError>) {
+    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
         let mut done = 0;
         for chunk in run.chunks(RUN_CHUNK) {
-            if let Err(e) = self.publishers.publish(&self.client, topic, chunk).await {
+            let chunk: Vec<&Envelope> = chunk.iter().collect();
+            if let Err(e) = self.publishers.publish(&self.client, topic, &chunk).await {
                 return (done, Some(e));
             }
             done += chunk.len();

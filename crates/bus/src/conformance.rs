@@ -154,10 +154,10 @@ pub async fn a_run_is_stored_in_order(bus: Arc<dyn Bus>) {
         .iter()
         .map(|room| (0..50).map(|n| envelope(*room, n)).collect())
         .collect();
-    let refs: Vec<Vec<&Envelope>> = runs.iter().map(|r| r.iter().collect()).collect();
+    let [run_a, run_b]: [Vec<Envelope>; 2] = runs.try_into().expect("two runs");
     let (ra, rb) = tokio::join!(
-        bus.publish_run(&topic, &refs[0]),
-        bus.publish_run(&topic, &refs[1])
+        bus.publish_run(&topic, run_a),
+        bus.publish_run(&topic, run_b)
     );
     assert!(ra.1.is_none() && rb.1.is_none(), "{ra:?} {rb:?}");
     assert_eq!((ra.0, rb.0), (50, 50));

@@ -84,8 +84,10 @@ pub trait Bus: Send + Sync + 'static {
     /// later one is never accepted without every earlier one, so a retry of
     /// the rest keeps the order. The default publishes one at a time, each
     /// once the one before was accepted; a backend whose engine takes a
-    /// whole run in order in one request (Pub/Sub) does that instead.
-    async fn publish_run(&self, topic: &str, run: &[&Envelope]) -> (usize, Option<BusError>) {
+    /// whole run in order in one request (Pub/Sub) does that instead. The
+    /// run is handed over, so a backend that keeps envelopes (the in-process
+    /// bus) moves them instead of copying.
+    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
         for (i, envelope) in run.iter().enumerate() {
             if let Err(e) = self.publish(topic, envelope).await {
                 return (i, Some(e));

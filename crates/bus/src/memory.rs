@@ -89,6 +89,21 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
+    /// Each envelope moves to its last target (a copy for each other one).
+    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+        let targets = self.targets(topic);
+        let n = run.len();
+        for envelope in run {
+            if let Some((last, others)) = targets.split_last() {
+                for tx in others {
+                    let _ = tx.send(envelope.clone()).await;
+                }
+                let _ = last.send(envelope).await;
+            }
+        }
+        (n, None)
+    }
+
     async fn subscribe(&self, topic: &str, mode: Mode) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
         {

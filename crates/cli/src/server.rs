@@ -323,6 +323,9 @@ async fn health(
             Err(e) => outbox["error"] = json!(e.to_string()),
         }
         body["outbox"] = outbox;
+        if let Some(w) = store.write_stats() {
+            body["store"] = json!({ "writeBatches": w.batches, "writes": w.writes });
+        }
     }
     (code, axum::Json(body))
 }

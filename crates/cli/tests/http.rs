@@ -391,6 +391,12 @@ async fn malformed_json_too_large_bodies_and_unknown_routes_answer_json_errors()
     let (s, v) = t.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["status"], "ok");
+    // serve's SQLite writer reports how many writes shared its commits.
+    let (batches, writes) = (&v["store"]["writeBatches"], &v["store"]["writes"]);
+    assert!(
+        batches.as_u64().is_some_and(|b| b >= 1) && writes.as_u64() >= batches.as_u64(),
+        "{v}"
+    );
     t.stop().await;
 }
 

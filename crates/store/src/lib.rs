@@ -107,6 +107,17 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// A group-committing store's counts since it opened (see
+/// [`Store::write_stats`]): `writes / batches` is how many writes share a
+/// commit on average.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed (or refused whole).
+    pub batches: u64,
+    /// Writes run in them.
+    pub writes: u64,
+}
+
 /// A user with the stored password hash (for login only).
 #[derive(Clone, Debug)]
 pub struct Credentials {
@@ -404,6 +415,11 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// How many rows wait, and for how long the oldest has.
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
+    /// What a store that group-commits has committed so far (SQLite's
+    /// writer thread); `None` for the others.
+    fn write_stats(&self) -> Option<WriteStats> {
+        None
+    }
 }
 
 /// Open the store named by `url` and bring its schema up to date:

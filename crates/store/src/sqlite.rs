@@ -35,6 +35,7 @@ pub mod threads;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rusqlite::OpenFlags;
@@ -44,7 +45,7 @@ pub use io::{Conn, Row};
 
 use crate::outbox::{LocalLease, OutboxLease};
 use crate::sql::{Dialect, SqlStore, Work};
-use crate::{StoreError, StoreOptions};
+use crate::{StoreError, StoreOptions, WriteStats};
 use threads::{Checkpointer, Readers, Writer};
 
 /// Reader threads (each with its own connection).
@@ -177,6 +178,14 @@ impl Dialect for Sqlite {
             // In memory: inside the writer's transaction, one snapshot anyway.
             None => db.writer.write(work).await,
         }
+    }
+
+    fn write_stats(db: &Threads) -> Option<WriteStats> {
+        let stats = db.writer.stats();
+        Some(WriteStats {
+            batches: stats.batches.load(Ordering::Relaxed),
+            writes: stats.writes.load(Ordering::Relaxed),
+        })
     }
 
     fn lease<'a>(

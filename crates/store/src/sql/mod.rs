@@ -48,7 +48,7 @@ use roomcast_core::{
 use crate::outbox::{OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
 use crate::{
     Credentials, HistoryPage, NewMessage, Posted, ReadMarked, RoomAccess, RoomPage, Store,
-    StoreError, StoreOptions,
+    StoreError, StoreOptions, WriteStats,
 };
 
 /// Work on one connection, inside the transaction (or on the read
@@ -91,6 +91,11 @@ pub trait Dialect: query::Io {
         snapshot: bool,
         work: Work<Self, T>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send + '_;
+
+    /// [`Store::write_stats`] for this database.
+    fn write_stats(_db: &Self::Db) -> Option<WriteStats> {
+        None
+    }
 
     /// [`Store::outbox_lease`] for this database.
     fn lease<'a>(
@@ -334,6 +339,10 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
         self.read(|c| Box::pin(outbox::backlog::<D>(c))).await
+    }
+
+    fn write_stats(&self) -> Option<WriteStats> {
+        D::write_stats(&self.db)
     }
 }
 

@@ -118,6 +118,25 @@ async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, Stor
     Ok(Posted::Created(message))
 }
 
+/// Insert a new message, bound by [`bind_message`]; nothing if its
+/// `(room, sender, clientMsgId)` is stored.
+const INSERT_MESSAGE: &str = "INSERT INTO messages
+    (id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING";
+
+/// Bind `message` (created at `now`) as `$1`…`$8` of [`INSERT_MESSAGE`].
+fn bind_message(sql: Sql, message: &Message, now: i64) -> Sql {
+    sql.text(message.id)
+        .text(message.room_id)
+        .int(message.seq)
+        .text(message.sender_id)
+        .text(&message.body)
+        .text(&message.client_msg_id)
+        .int(now)
+        .opt_text(message.reply_to)
+}
+
 /// What storing a new message returned.
 struct Written<D: Dialect> {
     last_event_seq: i64,
@@ -136,13 +155,8 @@ async fn write_in_one<D: Dialect>(
     now: i64,
     members: bool,
 ) -> Result<Option<Written<D>>, StoreError> {
-    let rows = Sql::new(
-        "WITH ins AS (
-            INSERT INTO messages (id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING
-            RETURNING seq
-         ), moved AS (
+    let sql = Sql::new(format!(
+        "WITH ins AS ({INSERT_MESSAGE} RETURNING seq), moved AS (
             UPDATE rooms SET last_seq = $3, last_event_seq = last_event_seq + 1,
                 last_activity_at = CASE WHEN last_activity_at < $7 THEN $7 ELSE last_activity_at END
             WHERE id = $2 AND EXISTS (SELECT 1 FROM ins)
@@ -153,19 +167,12 @@ async fn write_in_one<D: Dialect>(
          )
          SELECT moved.last_event_seq, moved.last_activity_at, m.user_id, m.role, m.read_seq
          FROM moved LEFT JOIN room_members m ON m.room_id = $2 AND $9
-         ORDER BY m.position",
-    )
-    .text(message.id)
-    .text(message.room_id)
-    .int(message.seq)
-    .text(message.sender_id)
-    .text(&message.body)
-    .text(&message.client_msg_id)
-    .int(now)
-    .opt_text(message.reply_to)
-    .flag(members)
-    .all::<D>(tx)
-    .await?;
+         ORDER BY m.position"
+    ));
+    let rows = bind_message(sql, message, now)
+        .flag(members)
+        .all::<D>(tx)
+        .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -184,21 +191,9 @@ async fn write_in_steps<D: Dialect>(
     now: i64,
     members: bool,
 ) -> Result<Option<Written<D>>, StoreError> {
-    let inserted = Sql::new(
-        "INSERT INTO messages (id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING",
-    )
-    .text(message.id)
-    .text(message.room_id)
-    .int(message.seq)
-    .text(message.sender_id)
-    .text(&message.body)
-    .text(&message.client_msg_id)
-    .int(now)
-    .opt_text(message.reply_to)
-    .run::<D>(tx)
-    .await?;
+    let inserted = bind_message(Sql::new(INSERT_MESSAGE), message, now)
+        .run::<D>(tx)
+        .await?;
     if inserted == 0 {
         return Ok(None);
     }

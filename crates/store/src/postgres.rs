@@ -139,6 +139,17 @@ impl Dialect for Postgres {
         }
     }
 
+    /// `VACUUM` the outbox (its owner may; `SKIP_LOCKED`: if another
+    /// process vacuums it now, this one need not). Deleted rows otherwise
+    /// stay until autovacuum, which may run seldom or not at all, and every
+    /// claim, which reads the oldest rows first, walks their index entries.
+    async fn reclaim(db: &PgPool) -> Result<(), StoreError> {
+        sqlx::query("VACUUM (SKIP_LOCKED) outbox")
+            .execute(db)
+            .await?;
+        Ok(())
+    }
+
     async fn lease(store: &SqlStore<Self>, node: &str) -> Result<Box<dyn OutboxLease>, StoreError> {
         let lease = lease::PgLease::join(&store.db, store.partitions, node).await?;
         Ok(Box::new(lease))

@@ -47,7 +47,7 @@ async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, Stor
     let room = msg.room;
     let row = Sql::new(format!(
         "{} WHERE r.id = $1{}",
-        load::room_select(
+        load::room_head_select(
             ", (SELECT role FROM room_members WHERE room_id = r.id AND user_id = $2) AS my_role,
                (SELECT count(*) FROM room_members WHERE room_id = r.id) AS member_count"
         ),

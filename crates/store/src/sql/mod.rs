@@ -97,6 +97,14 @@ pub trait Dialect: query::Io {
         None
     }
 
+    /// Reclaim the space of deleted outbox rows, after every
+    /// [`outbox::RECLAIM_EVERY`] deletions (one at a time, off the caller's
+    /// path). PostgreSQL vacuums the table; SQLite frees a deleted row's
+    /// space at once, so its default does nothing.
+    fn reclaim(_db: &Self::Db) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
+        std::future::ready(Ok(()))
+    }
+
     /// [`Store::outbox_lease`] for this database.
     fn lease<'a>(
         store: &'a SqlStore<Self>,
@@ -112,6 +120,8 @@ pub struct SqlStore<D: Dialect> {
     pub(crate) outbox: Arc<OutboxSignal>,
     /// The database's outbox partition count.
     pub(crate) partitions: u32,
+    /// Outbox deletions since its space was last reclaimed.
+    pub(crate) reclaim: Arc<outbox::Reclaim>,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -120,6 +130,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             db: self.db.clone(),
             outbox: self.outbox.clone(),
             partitions: self.partitions,
+            reclaim: self.reclaim.clone(),
         }
     }
 }
@@ -332,9 +343,20 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let n = ids.len();
         let ids = ids.to_vec();
         self.write(move |tx| Box::pin(async move { outbox::delete::<D>(tx, &ids).await }))
-            .await
+            .await?;
+        if self.reclaim.deleted(n) {
+            let (db, reclaim) = (self.db.clone(), self.reclaim.clone());
+            tokio::spawn(async move {
+                if let Err(e) = D::reclaim(&db).await {
+                    tracing::warn!(error = %e, "could not reclaim the outbox's space");
+                }
+                reclaim.finished();
+            });
+        }
+        Ok(())
     }
 
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
@@ -369,6 +391,7 @@ impl<D: Dialect> SqlStore<D> {
             db,
             outbox: OutboxSignal::new(),
             partitions,
+            reclaim: Arc::default(),
         })
     }
 

@@ -3,6 +3,8 @@
 //! deleted once published. (Who relays which partition is a
 //! [`Dialect`](super::Dialect) hook; see [`crate::outbox`].)
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use roomcast_core::{Envelope, now_ms, topics};
 
 use super::query::{Sql, placeholders, value_rows_from};
@@ -12,6 +14,35 @@ use crate::outbox::{MAX_PARTITIONS, OutboxBacklog, OutboxItem, Partitions};
 
 /// Rows per `INSERT` / `DELETE` statement (four arguments a row).
 const CHUNK: usize = 200;
+
+/// Deletions after which the outbox's space is reclaimed
+/// ([`Dialect::reclaim`](super::Dialect::reclaim)).
+pub const RECLAIM_EVERY: u64 = 5_000;
+
+/// Counts outbox deletions, and starts one reclaim at a time.
+#[derive(Debug, Default)]
+pub struct Reclaim {
+    deleted: AtomicU64,
+    running: AtomicBool,
+}
+
+impl Reclaim {
+    /// Count `n` deletions. `true`: a reclaim is due and none runs; the
+    /// caller starts one and calls [`Reclaim::finished`] after.
+    pub fn deleted(&self, n: usize) -> bool {
+        let total = self.deleted.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if total < RECLAIM_EVERY || self.running.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.deleted.store(0, Ordering::Relaxed);
+        true
+    }
+
+    /// The reclaim started by [`Reclaim::deleted`] is over.
+    pub fn finished(&self) {
+        self.running.store(false, Ordering::Release);
+    }
+}
 
 /// The `settings` row holding the partition count.
 const PARTITIONS_SETTING: &str = "outbox_partitions";

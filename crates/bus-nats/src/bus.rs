@@ -16,14 +16,14 @@ use std::sync::Arc;
 
 use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage as Publish};
-use async_nats::{ConnectOptions, Event};
+use async_nats::{ConnectOptions, Event, HeaderMap};
 use async_trait::async_trait;
 use roomcast_bus::{Bus, BusError, Mode, Subscription};
 use roomcast_core::Envelope;
 
 use crate::config::{self, Config};
-use crate::subscription;
 use crate::topology::Shared;
+use crate::{pack, subscription};
 
 /// Outgoing commands buffered in the client before publishes wait.
 pub const CLIENT_CAPACITY: usize = 2_048;
@@ -115,6 +115,56 @@ impl Bus for NatsBus {
     }
 
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+        self.stream_ready(topic).await?;
+        let message = Publish::build()
+            .payload(envelope.to_bytes().into())
+            .message_id(envelope.id.to_string());
+        let ack = self.shared.publish_acked(topic, message).await?;
+        if ack.duplicate {
+            tracing::debug!(topic, id = %envelope.id, "re-published envelope dropped by JetStream");
+        }
+        Ok(())
+    }
+
+    /// The run in packs ([`crate::pack`]), each once the one before was
+    /// acked: each pack is stored whole or not at all, so what was accepted
+    /// is always a prefix of the run.
+    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+        if let Err(e) = self.stream_ready(topic).await {
+            return (0, Some(e));
+        }
+        let mut accepted = 0;
+        for part in pack::parts(&run, self.shared.cfg.pack_max) {
+            let message = Publish::build().payload(part.payload.into());
+            let message = match part.pack_id {
+                Some(id) => {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(pack::PACK_HEADER, part.count.to_string().as_str());
+                    message.headers(headers).message_id(id)
+                }
+                None => message.message_id(run[accepted].id.to_string()),
+            };
+            if let Err(e) = self.shared.publish_acked(topic, message).await {
+                return (accepted, Some(e));
+            }
+            accepted += part.count;
+        }
+        (accepted, None)
+    }
+
+    async fn subscribe(&self, topic: &str, mode: Mode) -> Result<Subscription, BusError> {
+        config::validate_topic(topic).map_err(BusError::Unavailable)?;
+        subscription::open(self.shared.clone(), topic, mode).await
+    }
+
+    async fn healthy(&self) -> bool {
+        self.shared.client.connection_state() == State::Connected
+    }
+}
+
+impl NatsBus {
+    /// Check `topic` and make sure its stream exists.
+    async fn stream_ready(&self, topic: &str) -> Result<(), BusError> {
         config::validate_topic(topic).map_err(BusError::Unavailable)?;
         let limit = self.shared.cfg.request_timeout();
         // Creating the stream is bounded by the JetStream request timeout;
@@ -127,22 +177,6 @@ impl Bus for NatsBus {
                     limit.as_millis()
                 ))
             })??;
-        let message = Publish::build()
-            .payload(envelope.to_bytes().into())
-            .message_id(envelope.id.to_string());
-        let ack = self.shared.publish_acked(topic, message).await?;
-        if ack.duplicate {
-            tracing::debug!(topic, id = %envelope.id, "re-published envelope dropped by JetStream");
-        }
         Ok(())
-    }
-
-    async fn subscribe(&self, topic: &str, mode: Mode) -> Result<Subscription, BusError> {
-        config::validate_topic(topic).map_err(BusError::Unavailable)?;
-        subscription::open(self.shared.clone(), topic, mode).await
-    }
-
-    async fn healthy(&self) -> bool {
-        self.shared.client.connection_state() == State::Connected
     }
 }

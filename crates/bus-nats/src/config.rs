@@ -63,6 +63,12 @@ pub struct Config {
     /// `max_ack_pending`, at least 1); at the cap the server delivers nothing
     /// more to that consumer until some are acked. Default: `1000`.
     pub max_ack_pending: i64,
+    /// Envelopes of one run (one room's, in order) published as one
+    /// JetStream message, a *pack* (at least 1; see [`crate::pack`]): one
+    /// ack for all of them. `1` publishes one message per envelope, each
+    /// once the one before was acked, readable by every older version.
+    /// Default: `64`.
+    pub pack_max: usize,
 }
 
 impl Default for Config {
@@ -79,6 +85,7 @@ impl Default for Config {
             inactive_threshold_secs: 300,
             pull_batch: 64,
             max_ack_pending: 1_000,
+            pack_max: 64,
         }
     }
 }

@@ -10,6 +10,8 @@
 //!   acked publish.
 //! - [`subscription`]: reading a consumer into deliveries, dead-lettering,
 //!   reopening after errors.
+//! - [`pack`]: a run of one room's envelopes as few messages (one ack each),
+//!   and reading them back.
 //!
 //! # Streams
 //! One stream per topic, created (or reconciled) on first use by `publish` or
@@ -105,6 +107,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod pack;
 pub mod subscription;
 mod topology;
 

@@ -23,7 +23,8 @@
 //! and is moved again; the second copy carries the same message id
 //! (`<envelope id>.dlq`), so JetStream drops it within the duplicate window.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -35,8 +36,8 @@ use futures::StreamExt;
 use roomcast_bus::{Acker, BusError, Delivery, Mode, Subscription};
 use roomcast_core::Envelope;
 
-use crate::config;
 use crate::topology::Shared;
+use crate::{config, pack};
 
 /// How long one pull request waits on the server for messages.
 pub const PULL_EXPIRES: Duration = Duration::from_secs(10);
@@ -66,6 +67,7 @@ pub(crate) async fn open(
         mode,
         messages: None,
         retry: None,
+        pending: Mutex::new(VecDeque::new()),
     };
     reader.messages = Some(reader.pull().await?);
     let stream = futures::stream::unfold(reader, |mut r| async move {
@@ -83,9 +85,16 @@ struct Reader {
     messages: Option<pull::Stream>,
     /// Pause before the next attempt to reopen, after a failed one.
     retry: Option<Duration>,
+    /// The rest of a pack's deliveries, handed out before the next pull
+    /// (in a mutex only so that `&Reader` is `Send`; never contended).
+    pending: Mutex<VecDeque<Delivery>>,
 }
 
 impl Reader {
+    fn pending_mut(&mut self) -> &mut VecDeque<Delivery> {
+        self.pending.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     async fn pull(&self) -> Result<pull::Stream, BusError> {
         let consumer = self.shared.consumer(&self.topic, &self.mode).await?;
         consumer
@@ -100,6 +109,9 @@ impl Reader {
 
     async fn next(&mut self) -> Result<Delivery, BusError> {
         loop {
+            if let Some(d) = self.pending_mut().pop_front() {
+                return Ok(d);
+            }
             let Some(messages) = self.messages.as_mut() else {
                 if let Some(pause) = self.retry {
                     tokio::time::sleep(pause).await;
@@ -119,9 +131,8 @@ impl Reader {
             };
             match messages.next().await {
                 Some(Ok(msg)) => {
-                    if let Some(delivery) = self.accept(msg).await {
-                        return Ok(delivery);
-                    }
+                    let deliveries = self.accept(msg).await;
+                    self.pending_mut().extend(deliveries);
                 }
                 Some(Err(e)) => {
                     self.messages = None;
@@ -139,18 +150,30 @@ impl Reader {
         }
     }
 
-    /// The delivery for one message, or `None` when it was handled here
-    /// (malformed, or dead-lettered).
-    async fn accept(&self, msg: jetstream::Message) -> Option<Delivery> {
-        let envelope = match Envelope::from_bytes(&msg.payload) {
-            Ok(env) => env,
+    /// The deliveries of one message (one, or a pack's), or none when it
+    /// was handled here (malformed, or dead-lettered).
+    async fn accept(&self, msg: jetstream::Message) -> Vec<Delivery> {
+        let read = if pack::is_pack(&msg) {
+            pack::unpack(&msg.payload)
+        } else {
+            Envelope::from_bytes(&msg.payload).map(|e| vec![e])
+        };
+        let envelopes = match read {
+            Ok(envs) if !envs.is_empty() => envs,
+            Ok(_) => {
+                tracing::warn!(topic = %self.topic, "empty pack acked and skipped");
+                if let Err(e) = msg.ack().await {
+                    tracing::warn!(topic = %self.topic, error = %e, "ack of an empty pack failed");
+                }
+                return Vec::new();
+            }
             Err(e) => {
                 let seq = msg.info().map(|i| i.stream_sequence).unwrap_or_default();
                 tracing::warn!(topic = %self.topic, seq, error = %e, "malformed envelope acked and skipped");
                 if let Err(e) = msg.ack().await {
                     tracing::warn!(topic = %self.topic, error = %e, "ack of a malformed envelope failed");
                 }
-                return None;
+                return Vec::new();
             }
         };
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
@@ -158,19 +181,27 @@ impl Reader {
             && !config::is_dead_letter(&self.topic)
             && delivered > self.shared.cfg.max_deliver();
         if dead_letters {
-            self.dead_letter(msg, &envelope, delivered).await;
-            return None;
+            self.dead_letter(msg, &envelopes[0], delivered).await;
+            return Vec::new();
         }
-        Some(Delivery::new(envelope, Some(Box::new(NatsAcker(msg)))))
+        if envelopes.len() == 1 && !pack::is_pack(&msg) {
+            let envelope = envelopes.into_iter().next().expect("one envelope");
+            return vec![Delivery::new(envelope, Some(Box::new(NatsAcker(msg))))];
+        }
+        pack::deliveries(envelopes, msg)
     }
 
-    /// Publish the message to `<topic>.dlq`, then ack it. When the publish
-    /// fails the message stays unacked and comes back after `ack_wait`.
+    /// Publish the message to `<topic>.dlq`, then ack it (a pack as a
+    /// whole, still a pack). When the publish fails the message stays
+    /// unacked and comes back after `ack_wait`.
     async fn dead_letter(&self, msg: jetstream::Message, envelope: &Envelope, delivered: i64) {
         let subject = config::dead_letter_subject(&self.topic);
         let mut headers = HeaderMap::new();
         headers.insert(DEAD_LETTER_DELIVERIES, (delivered - 1).to_string().as_str());
         headers.insert(DEAD_LETTER_TOPIC, self.topic.as_str());
+        if let Some(count) = msg.headers.as_ref().and_then(|h| h.get(pack::PACK_HEADER)) {
+            headers.insert(pack::PACK_HEADER, count.as_str());
+        }
         // Its own message id: the original's id is in the duplicate window of
         // the same stream and would make JetStream drop the copy.
         let publish = Publish::build()

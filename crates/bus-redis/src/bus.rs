@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client, Cmd, RedisError, Value};
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, Value};
 use roomcast_bus::{Bus, BusError, Mode, Subscription};
 use roomcast_core::Envelope;
 
@@ -27,6 +27,8 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 /// until the next command (which starts a new round). Pauses grow from 100 ms
 /// to 1 s, so one round lasts about ten seconds.
 const MANAGER_RETRIES: usize = 12;
+/// `XADD`s per `MULTI`/`EXEC` transaction of [`Bus::publish_run`].
+pub const RUN_CHUNK: usize = 128;
 
 /// The Redis Streams [`Bus`]. Made by [`crate::connect`].
 pub struct RedisBus {
@@ -71,6 +73,29 @@ impl Commands {
         self.raw(cmd).await.map_err(|e| self.unavailable(what, &e))
     }
 
+    /// Run the transaction `pipe`, bounded like [`Commands::raw`] (with the
+    /// same one retry after a dropped connection: a transaction whose
+    /// answer was lost may be added twice, harmless as for `XADD`).
+    pub async fn pipeline(&self, pipe: &Pipeline, what: &str) -> Result<Value, BusError> {
+        let attempt = async {
+            let mut conn = self.manager.clone();
+            match pipe.query_async::<Value>(&mut conn).await {
+                Err(e) if e.is_connection_dropped() || e.is_unrecoverable_error() => {
+                    pipe.query_async::<Value>(&mut conn).await
+                }
+                other => other,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(result) => result.map_err(|e| self.unavailable(what, &e)),
+            Err(_) => Err(BusError::Unavailable(format!(
+                "redis {what} at {}: no answer within {} ms",
+                self.url,
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
     /// The error for a failed `what`.
     pub fn unavailable(&self, what: &str, err: &RedisError) -> BusError {
         BusError::Unavailable(format!("redis {what} at {}: {err}", self.url))
@@ -78,6 +103,19 @@ impl Commands {
 }
 
 impl RedisBus {
+    /// `XADD` of `envelope` to the stream `key`, trimmed to about `max_len`.
+    fn xadd(&self, key: &str, envelope: &Envelope) -> Cmd {
+        redis::cmd("XADD")
+            .arg(key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.cfg.max_len)
+            .arg("*")
+            .arg(FIELD)
+            .arg(envelope.to_bytes())
+            .to_owned()
+    }
+
     /// Connect, failing fast if Redis does not answer `PING` within
     /// [`Config::connect_timeout_ms`] + [`Config::command_timeout_ms`].
     pub async fn connect(cfg: &Config) -> Result<Self, BusError> {
@@ -149,17 +187,39 @@ impl Bus for RedisBus {
 
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
         let key = self.cfg.stream_key(topic);
-        let cmd = redis::cmd("XADD")
-            .arg(&key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.cfg.max_len)
-            .arg("*")
-            .arg(FIELD)
-            .arg(envelope.to_bytes())
-            .to_owned();
+        let cmd = self.xadd(&key, envelope);
         self.commands.run(&cmd, &format!("XADD {key}")).await?;
         Ok(())
+    }
+
+    /// The run in `MULTI`/`EXEC` transactions of at most [`RUN_CHUNK`]
+    /// `XADD`s, each once the one before was answered: Redis runs a
+    /// transaction whole, after every command queued before it, so what was
+    /// added is always a prefix of the run, in order, at one round trip per
+    /// chunk instead of one per envelope.
+    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+        let key = self.cfg.stream_key(topic);
+        let mut accepted = 0;
+        for chunk in run.chunks(RUN_CHUNK) {
+            let result = if chunk.len() == 1 {
+                let cmd = self.xadd(&key, &chunk[0]);
+                self.commands.run(&cmd, &format!("XADD {key}")).await
+            } else {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for envelope in chunk {
+                    pipe.add_command(self.xadd(&key, envelope));
+                }
+                self.commands
+                    .pipeline(&pipe, &format!("MULTI XADD×{} {key}", chunk.len()))
+                    .await
+            };
+            if let Err(e) = result {
+                return (accepted, Some(e));
+            }
+            accepted += chunk.len();
+        }
+        (accepted, None)
     }
 
     async fn subscribe(&self, topic: &str, mode: Mode) -> Result<Subscription, BusError> {

@@ -139,7 +139,8 @@ struct Common {
     /// The reference server's directory (after `npm ci`).
     #[arg(long, default_value = "bench/reference")]
     reference_dir: PathBuf,
-    /// PostgreSQL for split targets (a fresh database is created per run).
+    /// PostgreSQL for split targets (a fresh database is created per run;
+    /// URL parameters such as `?max_connections=20` go to the API nodes).
     #[arg(long, default_value = "postgres://root@127.0.0.1:5432/postgres")]
     postgres_url: String,
     /// Attach to an already running server instead of spawning (needs --pid).

@@ -113,6 +113,8 @@ fn roomcast(programs: &Programs, args: &[&str]) -> anyhow::Result<Command> {
 }
 
 async fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
+    // psql knows no `max_connections` parameter: the server part only.
+    let server = server.split_once('?').map_or(server, |(url, _)| url);
     let out = Command::new("psql")
         .arg(server)
         .arg("-qc")
@@ -188,8 +190,13 @@ impl Target {
                 )
                 .await?;
                 psql(&programs.postgres_url, &format!("CREATE DATABASE {name}")).await?;
-                let db = match programs.postgres_url.rsplit_once('/') {
-                    Some((server, _)) => format!("{server}/{name}"),
+                // The URL's parameters (e.g. `?max_connections=4`) carry over.
+                let (url, params) = match programs.postgres_url.split_once('?') {
+                    Some((url, params)) => (url, format!("?{params}")),
+                    None => (programs.postgres_url.as_str(), String::new()),
+                };
+                let db = match url.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}{params}"),
                     None => bail!("--postgres-url must end with /<database>"),
                 };
                 let env = [

@@ -47,6 +47,11 @@ fn rows(r: &RunResult) -> Vec<(&'static str, String)> {
                 format!("{:.0}", r.cpu_us_per_post),
             ),
             (
+                "engine CPU per post (µs)",
+                r.engine_cpu_us_per_post
+                    .map_or_else(|| "–".to_owned(), |n| format!("{n:.0}")),
+            ),
+            (
                 "outbox backlog max (rows)",
                 r.backlog_max_rows
                     .map_or_else(|| "–".to_owned(), |n| n.to_string()),
@@ -99,6 +104,10 @@ fn metrics(r: &RunResult) -> Vec<(&'static str, f64)> {
         m.extend([
             ("posts/s", r.posts_per_sec),
             ("server CPU per post (µs)", r.cpu_us_per_post),
+            (
+                "engine CPU per post (µs)",
+                r.engine_cpu_us_per_post.unwrap_or(f64::NAN),
+            ),
             (
                 "outbox backlog max (rows)",
                 r.backlog_max_rows.map_or(f64::NAN, |n| n as f64),

@@ -107,6 +107,11 @@ pub struct RunResult {
     /// Server CPU (every process) per post, microseconds.
     #[serde(default)]
     pub cpu_us_per_post: f64,
+    /// CPU of the target's engines (PostgreSQL and the bus server) per
+    /// post, microseconds; `None` for targets without engines. Not part of
+    /// `cpu_us_per_post`.
+    #[serde(default)]
+    pub engine_cpu_us_per_post: Option<f64>,
     /// The largest outbox backlog `/healthz` reported during the load (rows,
     /// summed over API processes); `None` where the target reports none.
     #[serde(default)]
@@ -227,6 +232,7 @@ async fn run_on(
     }
 
     let cpu_before = target.cpu_seconds()?;
+    let engine_cpu_before = target.engine_cpu_seconds();
     let gateway_cpu_before = target.gateway_cpu_seconds()?;
     let load_started = Instant::now();
     let mut post_errors = 0;
@@ -287,6 +293,10 @@ async fn run_on(
     }
     let load_secs = load_started.elapsed().as_secs_f64();
     let server_cpu_secs = target.cpu_seconds()? - cpu_before;
+    let engine_cpu_secs = target
+        .engine_cpu_seconds()
+        .zip(engine_cpu_before)
+        .map(|(after, before)| (after - before).max(0.0));
     let gateway_cpu_secs = target.gateway_cpu_seconds()? - gateway_cpu_before;
     stop.cancel();
     let mut distinct = 0;
@@ -327,6 +337,9 @@ async fn run_on(
         } else {
             0.0
         },
+        engine_cpu_us_per_post: engine_cpu_secs
+            .filter(|_| posts > 0)
+            .map(|secs| secs * 1e6 / posts as f64),
         backlog_max_rows,
     })
 }

@@ -72,6 +72,9 @@ pub struct Target {
     pub pids: Vec<u32>,
     children: Vec<Child>,
     database: Option<(String, String)>,
+    /// Process names of the engines a split target uses (PostgreSQL and
+    /// its bus server), whose CPU is reported apart.
+    engines: Vec<&'static str>,
     _data: Option<tempfile::TempDir>,
 }
 
@@ -141,6 +144,7 @@ impl Target {
                 pids: vec![pid],
                 children: vec![child],
                 database: None,
+                engines: Vec::new(),
                 _data: data,
             })
         };
@@ -153,6 +157,7 @@ impl Target {
                 pids: vec![*pid],
                 children: Vec::new(),
                 database: None,
+                engines: Vec::new(),
                 _data: None,
             }),
             TargetKind::Roomcast => {
@@ -235,6 +240,7 @@ impl Target {
                     pids,
                     children,
                     database: Some((programs.postgres_url.clone(), name)),
+                    engines: engine_processes(bus),
                     _data: None,
                 })
             }
@@ -249,6 +255,30 @@ impl Target {
     /// CPU time (user + system) consumed so far by every server process, seconds.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
         self.pids.iter().map(|p| cpu_seconds(*p)).sum()
+    }
+
+    /// CPU seconds (user + system) of every process on this machine named
+    /// as one of the target's engines (PostgreSQL's backends, the bus
+    /// server); `None` for targets without engines. Other users of the same
+    /// engines count too: run nothing else on them during a benchmark.
+    pub fn engine_cpu_seconds(&self) -> Option<f64> {
+        if self.engines.is_empty() {
+            return None;
+        }
+        let mut total = 0.0;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue; // not a process, or it just ended
+            };
+            let comm = stat
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+                .map(|(comm, _)| comm);
+            if comm.is_some_and(|c| self.engines.contains(&c)) {
+                total += cpu_from_stat(&stat).unwrap_or(0.0);
+            }
+        }
+        Some(total)
     }
 
     /// CPU seconds (user + system) of the process holding the sockets.
@@ -280,6 +310,18 @@ impl Target {
             eprintln!("could not drop the bench database: {e:#}");
         }
     }
+}
+
+/// The process names of PostgreSQL and of `bus`'s server.
+fn engine_processes(bus: &str) -> Vec<&'static str> {
+    let server = match bus {
+        "nats" => "nats-server",
+        "redis" => "redis-server",
+        // The Pub/Sub emulator runs on the JVM.
+        "gcp" => "java",
+        _ => return vec!["postgres"],
+    };
+    vec!["postgres", server]
 }
 
 /// SIGTERM via kill(1), so the server shuts down as it would in production.

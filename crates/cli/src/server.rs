@@ -124,6 +124,13 @@ impl Server {
                     &config.database_url,
                     &roomcast_store::StoreOptions {
                         outbox_partitions: config.outbox.partitions,
+                        // serve's in-process bus lives and dies with the
+                        // process: its outbox can too (roomcast_store::held).
+                        outbox: if role == Role::Serve && config.bus.kind == "memory" {
+                            roomcast_store::OutboxStorage::Memory
+                        } else {
+                            roomcast_store::OutboxStorage::Table
+                        },
                     },
                 )
                 .await

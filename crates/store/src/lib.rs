@@ -12,6 +12,7 @@
 //! - [`sqlite`]: [`SqliteStore`] (`SqlStore<Sqlite>`): opening the file, its
 //!   writer thread (group commit) and reader threads on rusqlite, its
 //!   dialect; migrations under `migrations/sqlite`.
+//! - [`held`]: `serve`'s outbox, held in memory (its bus is in the process).
 //! - [`outbox`]: what the relay sees: rows, partitions, the backlog, the
 //!   wake-up signal, and the [`OutboxLease`] that says which partitions a
 //!   process relays.
@@ -44,6 +45,7 @@
 //!   shown as RFC 3339.
 
 mod domain;
+pub mod held;
 pub mod outbox;
 pub mod postgres;
 pub mod sql;
@@ -205,14 +207,29 @@ pub struct StoreOptions {
     /// The outbox partition count of a **new** database (a database keeps
     /// the count it was created with; see [`outbox`]).
     pub outbox_partitions: u32,
+    /// Where committed events wait for the relay.
+    pub outbox: OutboxStorage,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             outbox_partitions: outbox::DEFAULT_PARTITIONS,
+            outbox: OutboxStorage::Table,
         }
     }
+}
+
+/// Where committed events wait for the relay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutboxStorage {
+    /// The `outbox` table, in the change's transaction: for a bus outside
+    /// the process. The default, and always so on PostgreSQL.
+    #[default]
+    Table,
+    /// In memory, handed over after the change's commit (SQLite only; see
+    /// [`held`]): for `roomcast serve`, whose bus is in the process.
+    Memory,
 }
 
 /// The persistence interface every tier uses. Object-safe: held as `Arc<dyn Store>`.

@@ -45,7 +45,10 @@ pub use io::{Conn, Row};
 
 use crate::outbox::{LocalLease, OutboxLease};
 use crate::sql::{Dialect, SqlStore, Work};
-use crate::{StoreError, StoreOptions, WriteStats};
+use roomcast_core::{Envelope, topics};
+
+use crate::held::{HELD_MAX, HeldOutbox, Pending};
+use crate::{OutboxStorage, StoreError, StoreOptions, WriteStats};
 use threads::{Checkpointer, Readers, Writer};
 
 /// Reader threads (each with its own connection).
@@ -82,6 +85,8 @@ impl SqlStore<Sqlite> {
     /// [`SqlStore::open`] with `options`.
     pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let held = (options.outbox == OutboxStorage::Memory).then(|| HeldOutbox::new(HELD_MAX));
+        let pending = held.clone().map(Pending::new);
         let threads = if in_memory {
             let conn = rusqlite::Connection::open_in_memory()?;
             configure(&conn)?;
@@ -92,7 +97,7 @@ impl SqlStore<Sqlite> {
                 conn.execute_batch(&m.sql)?;
             }
             Threads {
-                writer: Writer::spawn(Conn(conn)).map_err(thread_error)?,
+                writer: Writer::spawn(Conn(conn, pending)).map_err(thread_error)?,
                 readers: None,
                 _checkpoints: None,
             }
@@ -120,12 +125,27 @@ impl SqlStore<Sqlite> {
                 .map(|_| reader(path))
                 .collect::<Result<Vec<_>, _>>()?;
             Threads {
-                writer: Writer::spawn(Conn(writer)).map_err(thread_error)?,
+                writer: Writer::spawn(Conn(writer, pending)).map_err(thread_error)?,
                 readers: Some(Readers::spawn(readers).map_err(thread_error)?),
                 _checkpoints: Some(Checkpointer::spawn(checkpoints).map_err(thread_error)?),
             }
         };
-        Self::new(threads, options).await
+        let mut store = Self::new(threads, options).await?;
+        if let Some(held) = held {
+            // Rows a version with the outbox in its table left: moved over.
+            let left = store
+                .write(|tx| Box::pin(crate::sql::outbox::take_all::<Sqlite>(tx)))
+                .await?;
+            if !left.is_empty() {
+                tracing::info!(
+                    rows = left.len(),
+                    "outbox rows from the table moved to memory"
+                );
+            }
+            held.append(left);
+            store.held = Some(held);
+        }
+        Ok(store)
     }
 }
 
@@ -149,7 +169,7 @@ fn reader(path: &Path) -> Result<Conn, StoreError> {
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(io::STATEMENT_CACHE);
-    Ok(Conn(conn))
+    Ok(Conn(conn, None))
 }
 
 impl Dialect for Sqlite {
@@ -178,6 +198,16 @@ impl Dialect for Sqlite {
             // In memory: inside the writer's transaction, one snapshot anyway.
             None => db.writer.write(work).await,
         }
+    }
+
+    fn hold(conn: &mut Conn, envs: Vec<Envelope>) -> Option<Vec<Envelope>> {
+        let Some(pending) = conn.1.as_mut() else {
+            return Some(envs);
+        };
+        for env in envs {
+            pending.push(topics::CHAT_OUT, env);
+        }
+        None
     }
 
     fn write_stats(db: &Threads) -> Option<WriteStats> {

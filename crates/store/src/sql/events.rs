@@ -16,8 +16,6 @@
 //! - **Retention** ([`prune`]) is by count per room and by age; the API tier
 //!   runs it periodically (`event_log` in the config).
 
-use std::borrow::Cow;
-
 use roomcast_core::{Envelope, RoomEvent, RoomEvents, RoomId, UserId, now_ms};
 use serde_json::Value;
 
@@ -29,13 +27,11 @@ use crate::StoreError;
 const CHUNK: usize = 100;
 
 /// Give the logged events among `envs` their positions (their rows are
-/// written with the outbox's, see [`rows`]). Returns `envs` with those
-/// events updated (the others borrowed as they are).
-pub(super) async fn log<'a, D: Dialect>(
+/// written with the outbox's, see [`rows`]).
+pub(super) async fn log<D: Dialect>(
     conn: &mut D::Conn,
-    envs: &'a [Envelope],
-) -> Result<Vec<Cow<'a, Envelope>>, StoreError> {
-    let mut out: Vec<Cow<'a, Envelope>> = envs.iter().map(Cow::Borrowed).collect();
+    envs: &mut [Envelope],
+) -> Result<(), StoreError> {
     let mut rooms: Vec<(RoomId, i64)> = Vec::new();
     let unplaced = |e: &Envelope| e.is_logged() && e.event_seq.is_none();
     for room in envs
@@ -59,20 +55,20 @@ pub(super) async fn log<'a, D: Dialect>(
         .await?;
         let Some(last) = last else { continue };
         let first = last.int("last_event_seq")? - n + 1;
-        let slots = out
+        let slots = envs
             .iter_mut()
             .filter(|e| unplaced(e) && e.room_id == Some(room));
         for (slot, seq) in slots.zip(first..) {
-            slot.to_mut().set_event_seq(seq);
+            slot.set_event_seq(seq);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The `room_events` rows of the logged events among `envs` (placed by
 /// [`log`]), each bound as five arguments from `$first`: the multi-row
 /// `VALUES` list and its arguments, in chunks of [`CHUNK`] rows.
-pub(super) fn rows(envs: &[Cow<'_, Envelope>], first: usize) -> Vec<(String, Vec<Arg>)> {
+pub(super) fn rows(envs: &[Envelope], first: usize) -> Vec<(String, Vec<Arg>)> {
     let now = now_ms();
     let rows: Vec<_> = envs
         .iter()

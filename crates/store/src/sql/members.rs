@@ -121,7 +121,7 @@ async fn mark_read_in<D: Dialect>(
             domain::read_update(room, user, state.view(user).read_seq),
             domain::room_updated(user, &state.view(user)),
         ];
-        outbox::queue::<D>(tx, &events).await?;
+        outbox::queue::<D>(tx, events.into()).await?;
     }
     let view = state.view(user);
     Ok(ReadMarked {

@@ -114,7 +114,7 @@ async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, Stor
         *read = (*read).max(seq);
         events.push(state.updated_to_all());
     }
-    outbox::queue::<D>(tx, &events).await?;
+    outbox::queue::<D>(tx, events).await?;
     Ok(Posted::Created(message))
 }
 
@@ -275,7 +275,7 @@ pub(super) async fn edit<D: Dialect>(
             msg.body = body;
             msg.edited_at = Some(rfc3339_ms(now));
             let event = domain::message_event(events::MESSAGE_UPDATED, &msg);
-            outbox::queue::<D>(tx, &[event]).await?;
+            outbox::queue::<D>(tx, vec![event]).await?;
             Ok(msg)
         })
     })
@@ -308,7 +308,7 @@ pub(super) async fn delete<D: Dialect>(
             msg.body = String::new();
             msg.deleted_at = Some(rfc3339_ms(now));
             let event = domain::message_event(events::MESSAGE_DELETED, &msg);
-            outbox::queue::<D>(tx, &[event]).await?;
+            outbox::queue::<D>(tx, vec![event]).await?;
             Ok(msg)
         })
     })

@@ -92,6 +92,17 @@ pub trait Dialect: query::Io {
         work: Work<Self, T>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send + '_;
 
+    /// Keep `envs` (queued on `chat.out` by the work on `conn`) for an
+    /// outbox held in memory instead of writing their rows, if `conn`
+    /// collects them (SQLite's writer with [`crate::OutboxStorage::Memory`]).
+    /// Returns them if it did not.
+    fn hold(
+        _conn: &mut Self::Conn,
+        envs: Vec<roomcast_core::Envelope>,
+    ) -> Option<Vec<roomcast_core::Envelope>> {
+        Some(envs)
+    }
+
     /// [`Store::write_stats`] for this database.
     fn write_stats(_db: &Self::Db) -> Option<WriteStats> {
         None
@@ -122,6 +133,8 @@ pub struct SqlStore<D: Dialect> {
     pub(crate) partitions: u32,
     /// Outbox deletions since its space was last reclaimed.
     pub(crate) reclaim: Arc<outbox::Reclaim>,
+    /// The outbox, when held in memory ([`crate::OutboxStorage::Memory`]).
+    pub(crate) held: Option<Arc<crate::held::HeldOutbox>>,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -131,6 +144,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             outbox: self.outbox.clone(),
             partitions: self.partitions,
             reclaim: self.reclaim.clone(),
+            held: self.held.clone(),
         }
     }
 }
@@ -337,12 +351,19 @@ impl<D: Dialect> Store for SqlStore<D> {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         // Read-only: on SQLite a reader thread, so the relay never waits
         // for (or holds up) the writer to read its batch.
+        if let Some(held) = &self.held {
+            return Ok(held.claim(parts, limit));
+        }
         let parts = parts.clone();
         self.read(move |c| Box::pin(async move { outbox::oldest::<D>(c, &parts, limit).await }))
             .await
     }
 
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if let Some(held) = &self.held {
+            held.done(ids);
+            return Ok(());
+        }
         let n = ids.len();
         let ids = ids.to_vec();
         self.write(move |tx| Box::pin(async move { outbox::delete::<D>(tx, &ids).await }))
@@ -360,6 +381,9 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        if let Some(held) = &self.held {
+            return Ok(held.backlog());
+        }
         self.read(|c| Box::pin(outbox::backlog::<D>(c))).await
     }
 
@@ -392,6 +416,7 @@ impl<D: Dialect> SqlStore<D> {
             outbox: OutboxSignal::new(),
             partitions,
             reclaim: Arc::default(),
+            held: None,
         })
     }
 

@@ -52,9 +52,9 @@ const PARTITIONS_SETTING: &str = "outbox_partitions";
 /// [`super::events::log`]).
 pub(super) async fn queue<D: Dialect>(
     conn: &mut D::Conn,
-    envs: &[Envelope],
+    mut envs: Vec<Envelope>,
 ) -> Result<(), StoreError> {
-    let envs = events::log::<D>(conn, envs).await?;
+    events::log::<D>(conn, &mut envs).await?;
     let mut logged = events::rows(&envs, 1);
     let now = now_ms();
     // One statement for both where the database allows (PostgreSQL): the
@@ -76,12 +76,35 @@ pub(super) async fn queue<D: Dialect>(
             .run::<D>(conn)
             .await?;
     }
+    let Some(envs) = D::hold(conn, envs) else {
+        return Ok(());
+    };
     for chunk in envs.chunks(CHUNK) {
         bind_rows(Sql::new(insert(1, chunk.len())), chunk, now)
             .run::<D>(conn)
             .await?;
     }
     Ok(())
+}
+
+/// Every row of the outbox table, in id order (topic, envelope), deleted:
+/// for an outbox moving to memory ([`crate::OutboxStorage::Memory`]).
+pub(crate) async fn take_all<D: Dialect>(
+    conn: &mut D::Conn,
+) -> Result<Vec<(String, Envelope)>, StoreError> {
+    let rows = Sql::new("SELECT topic, envelope FROM outbox ORDER BY id")
+        .all::<D>(conn)
+        .await?;
+    let taken = rows
+        .iter()
+        .map(|r| {
+            let envelope = Envelope::from_bytes(r.text("envelope")?.as_bytes())
+                .map_err(|e| StoreError::Corrupt(format!("outbox envelope: {e}")))?;
+            Ok((r.text("topic")?, envelope))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Sql::new("DELETE FROM outbox").run::<D>(conn).await?;
+    Ok(taken)
 }
 
 /// The `INSERT` of `rows` outbox rows, arguments numbered from `$first`.
@@ -93,9 +116,8 @@ fn insert(first: usize, rows: usize) -> String {
 }
 
 /// Bind the outbox row of each of `envs` to `sql`.
-fn bind_rows<E: AsRef<Envelope>>(sql: Sql, envs: &[E], now: i64) -> Sql {
+fn bind_rows(sql: Sql, envs: &[Envelope], now: i64) -> Sql {
     envs.iter().fold(sql, |q, env| {
-        let env = env.as_ref();
         q.text(topics::CHAT_OUT)
             .text(String::from_utf8(env.to_bytes()).expect("JSON is UTF-8"))
             .int(now)

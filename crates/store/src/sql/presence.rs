@@ -218,5 +218,5 @@ async fn announce_flip<D: Dialect>(
         .iter()
         .map(|r| Ok(domain::presence(r.id("user_id")?, &status)))
         .collect::<Result<Vec<_>, StoreError>>()?;
-    outbox::queue::<D>(conn, &events).await
+    outbox::queue::<D>(conn, events).await
 }

@@ -141,7 +141,7 @@ pub(super) async fn announce<D: Dialect>(
     room: RoomId,
 ) -> Result<RoomState, StoreError> {
     let state = load::existing_room::<D>(conn, room, false).await?;
-    outbox::queue::<D>(conn, &[state.updated_to_all()]).await?;
+    outbox::queue::<D>(conn, vec![state.updated_to_all()]).await?;
     Ok(state)
 }
 
@@ -189,7 +189,7 @@ where
                 return Ok(state.room);
             };
             change.sql.run::<D>(tx).await?;
-            outbox::queue::<D>(tx, &change.first).await?;
+            outbox::queue::<D>(tx, change.first).await?;
             let state = announce::<D>(tx, room).await?;
             Ok(state.room)
         })

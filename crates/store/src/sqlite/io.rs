@@ -19,9 +19,13 @@ use crate::sql::query::{Arg, Io, Sql};
 /// Prepared statements kept per connection.
 pub const STATEMENT_CACHE: usize = 256;
 
-/// One SQLite connection, used by one thread at a time.
+/// One SQLite connection, used by one thread at a time; the writer's holds
+/// the events its batch queued when the outbox is in memory.
 #[derive(Debug)]
-pub struct Conn(pub(super) rusqlite::Connection);
+pub struct Conn(
+    pub(super) rusqlite::Connection,
+    pub(super) Option<crate::held::Pending>,
+);
 
 /// A row read back: its column names (shared by the rows of one statement)
 /// and values.

@@ -187,7 +187,13 @@ fn commit_batch(conn: &mut Conn, batch: Vec<Job>) {
             continue;
         }
         let before = conn.0.total_changes();
+        let mark = conn.1.as_ref().map(|p| p.mark());
         let r = job(Some(conn));
+        if r.failed
+            && let (Some(pending), Some(mark)) = (conn.1.as_mut(), mark)
+        {
+            pending.undo(mark);
+        }
         if conn.0.is_autocommit() {
             // SQLite ended the transaction itself (an I/O error, a full
             // disk): nothing of the batch stands.
@@ -203,6 +209,10 @@ fn commit_batch(conn: &mut Conn, batch: Vec<Job>) {
         Some(e) => Err(e),
         None => statement(conn, "COMMIT").map_err(|e| e.to_string()),
     };
+    if let Some(pending) = conn.1.as_mut() {
+        // Before any answer: a caller that is answered finds its events queued.
+        pending.settle(outcome.is_ok());
+    }
     if let Err(e) = &outcome {
         if !conn.0.is_autocommit() {
             let _ = statement(conn, "ROLLBACK");
@@ -308,7 +318,7 @@ mod tests {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
             .unwrap();
-        Writer::spawn(Conn(conn)).unwrap()
+        Writer::spawn(Conn(conn, None)).unwrap()
     }
 
     /// Insert `n`; refuse before writing if `refuse`, fail after writing if `fail`.

@@ -203,6 +203,7 @@ pub async fn the_partition_count_is_fixed_when_the_database_is_made(db: Db) {
     assert_eq!(store.outbox_partitions(), DEFAULT_PARTITIONS);
     let other = StoreOptions {
         outbox_partitions: 4,
+        ..StoreOptions::default()
     };
     let again = roomcast_store::open_with(&url, &other).await.unwrap();
     assert_eq!(

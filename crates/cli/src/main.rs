@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 use roomcast::{Config, Role, Server, bind};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc's malloc: glibc's spent ~20% of serve's CPU
+/// under `posts` (its arenas shared between the tokio workers and the
+/// store's threads, and their consolidation); see BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// roomcast: a realtime chat backend. With no command, runs `serve`.
 #[derive(Parser)]
 #[command(name = "roomcast", version, about)]

@@ -417,7 +417,9 @@ pub trait Store: Send + Sync + 'static {
     /// relay, for as long as it holds them (see [`OutboxLease`]).
     async fn outbox_lease(&self, node: &str) -> Result<Box<dyn OutboxLease>, StoreError>;
     /// The oldest `limit` rows of the partitions `parts`, in id order: the
-    /// batch the relay publishes, then hands to [`Store::outbox_done`].
+    /// batch the relay publishes, then hands to [`Store::outbox_done`]. A
+    /// table row is claimed again until it is done; an outbox held in memory
+    /// ([`OutboxStorage::Memory`]) hands each event over once ([`held`]).
     async fn outbox_claim(
         &self,
         parts: &Partitions,

@@ -201,11 +201,11 @@ mod tests {
         assert!(parts[0].pack_id.is_none());
         assert_eq!(Envelope::from_bytes(&parts[0].payload).unwrap(), envs[0]);
         // pack_max 1: never a pack.
-        assert!(parts_of(&run(3, 1), 1).iter().all(|p| p.pack_id.is_none()));
-    }
-
-    fn parts_of(envs: &[Envelope], max: usize) -> Vec<Part> {
-        parts(envs, max)
+        assert!(
+            super::parts(&run(3, 1), 1)
+                .iter()
+                .all(|p| p.pack_id.is_none())
+        );
     }
 
     #[test]

@@ -153,7 +153,8 @@ impl Reader {
     /// The deliveries of one message (one, or a pack's), or none when it
     /// was handled here (malformed, or dead-lettered).
     async fn accept(&self, msg: jetstream::Message) -> Vec<Delivery> {
-        let read = if pack::is_pack(&msg) {
+        let packed = pack::is_pack(&msg);
+        let read = if packed {
             pack::unpack(&msg.payload)
         } else {
             Envelope::from_bytes(&msg.payload).map(|e| vec![e])
@@ -184,7 +185,7 @@ impl Reader {
             self.dead_letter(msg, &envelopes[0], delivered).await;
             return Vec::new();
         }
-        if envelopes.len() == 1 && !pack::is_pack(&msg) {
+        if !packed {
             let envelope = envelopes.into_iter().next().expect("one envelope");
             return vec![Delivery::new(envelope, Some(Box::new(NatsAcker(msg))))];
         }

@@ -9,6 +9,7 @@
 //! connection (a duplicate `XADD` is possible then, and harmless: delivery is
 //! at-least-once and consumers drop duplicate envelope ids).
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,11 +50,21 @@ impl Commands {
     /// Run `cmd`, bounded by the command timeout; one retry if the connection
     /// had dropped.
     pub async fn raw(&self, cmd: &Cmd) -> Result<Value, RedisError> {
+        self.bounded(|mut conn| async move { cmd.query_async::<Value>(&mut conn).await })
+            .await
+    }
+
+    /// `query` on the shared connection, bounded by the command timeout;
+    /// once more if the connection had dropped.
+    async fn bounded<F, Fut>(&self, query: F) -> Result<Value, RedisError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<Value, RedisError>>,
+    {
         let attempt = async {
-            let mut conn = self.manager.clone();
-            match cmd.query_async::<Value>(&mut conn).await {
+            match query(self.manager.clone()).await {
                 Err(e) if e.is_connection_dropped() || e.is_unrecoverable_error() => {
-                    cmd.query_async::<Value>(&mut conn).await
+                    query(self.manager.clone()).await
                 }
                 other => other,
             }
@@ -77,23 +88,9 @@ impl Commands {
     /// same one retry after a dropped connection: a transaction whose
     /// answer was lost may be added twice, harmless as for `XADD`).
     pub async fn pipeline(&self, pipe: &Pipeline, what: &str) -> Result<Value, BusError> {
-        let attempt = async {
-            let mut conn = self.manager.clone();
-            match pipe.query_async::<Value>(&mut conn).await {
-                Err(e) if e.is_connection_dropped() || e.is_unrecoverable_error() => {
-                    pipe.query_async::<Value>(&mut conn).await
-                }
-                other => other,
-            }
-        };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(result) => result.map_err(|e| self.unavailable(what, &e)),
-            Err(_) => Err(BusError::Unavailable(format!(
-                "redis {what} at {}: no answer within {} ms",
-                self.url,
-                self.timeout.as_millis()
-            ))),
-        }
+        self.bounded(|mut conn| async move { pipe.query_async::<Value>(&mut conn).await })
+            .await
+            .map_err(|e| self.unavailable(what, &e))
     }
 
     /// The error for a failed `what`.

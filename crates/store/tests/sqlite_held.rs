@@ -12,6 +12,14 @@ use std::sync::Arc;
 use common::Db;
 use roomcast_store::{OutboxStorage, SqliteStore, Store, StoreOptions};
 
+/// The options of a store whose outbox is held in memory.
+fn held() -> StoreOptions {
+    StoreOptions {
+        outbox: OutboxStorage::Memory,
+        ..StoreOptions::default()
+    }
+}
+
 /// Run `case` on a fresh database file whose outbox is held in memory.
 async fn run<F, Fut>(case: F)
 where
@@ -20,11 +28,7 @@ where
 {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let options = StoreOptions {
-        outbox: OutboxStorage::Memory,
-        ..StoreOptions::default()
-    };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(&url, &options).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(&url, &held()).await.unwrap());
     case(Db { store, url }).await;
 }
 
@@ -47,11 +51,7 @@ async fn rows_left_in_the_table_move_to_memory_at_open() {
         .collect();
     assert!(!queued.is_empty());
     drop(table);
-    let options = StoreOptions {
-        outbox: OutboxStorage::Memory,
-        ..StoreOptions::default()
-    };
-    let held = SqliteStore::open_with(&url, &options).await.unwrap();
+    let held = SqliteStore::open_with(&url, &held()).await.unwrap();
     let moved: Vec<String> = held
         .outbox_claim(&all, 100)
         .await

@@ -61,11 +61,14 @@ pub(super) fn message_from<D: Dialect>(
 /// caller adds `WHERE`, and may add columns of its own after `extra`.
 pub(super) fn room_select(extra: &str) -> String {
     format!(
-        "SELECT r.id, r.kind, r.name, r.last_seq, r.created_at, r.last_activity_at, {}{extra}
+        "SELECT {ROOM_COLUMNS}, {}{extra}
          FROM rooms r LEFT JOIN messages m ON m.room_id = r.id AND m.seq = r.last_seq",
         message_columns("m", "m_")
     )
 }
+
+/// The columns of room `r` that [`room_from`] reads.
+const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.last_seq, r.created_at, r.last_activity_at";
 
 /// [`room_select`] without the latest message (its `m_id` is null, so
 /// [`room_from`] reads none): for writers that replace it anyway. Besides
@@ -74,7 +77,7 @@ pub(super) fn room_select(extra: &str) -> String {
 /// planned it as a scan of all the room's messages).
 pub(super) fn room_head_select(extra: &str) -> String {
     format!(
-        "SELECT r.id, r.kind, r.name, r.last_seq, r.created_at, r.last_activity_at, NULL AS m_id{extra}
+        "SELECT {ROOM_COLUMNS}, NULL AS m_id{extra}
          FROM rooms r"
     )
 }

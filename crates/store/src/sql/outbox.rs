@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use roomcast_core::{Envelope, now_ms, topics};
 
-use super::query::{Sql, placeholders, value_rows_from};
+use super::query::{Rec, Sql, placeholders, value_rows_from};
 use super::{Dialect, events};
 use crate::StoreError;
 use crate::outbox::{MAX_PARTITIONS, OutboxBacklog, OutboxItem, Partitions};
@@ -97,14 +97,16 @@ pub(crate) async fn take_all<D: Dialect>(
         .await?;
     let taken = rows
         .iter()
-        .map(|r| {
-            let envelope = Envelope::from_bytes(r.text("envelope")?.as_bytes())
-                .map_err(|e| StoreError::Corrupt(format!("outbox envelope: {e}")))?;
-            Ok((r.text("topic")?, envelope))
-        })
+        .map(|r| Ok((r.text("topic")?, envelope_of::<D>(r)?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
     Sql::new("DELETE FROM outbox").run::<D>(conn).await?;
     Ok(taken)
+}
+
+/// The envelope of an outbox row.
+fn envelope_of<D: Dialect>(row: &Rec<D>) -> Result<Envelope, StoreError> {
+    Envelope::from_bytes(row.text("envelope")?.as_bytes())
+        .map_err(|e| StoreError::Corrupt(format!("outbox envelope: {e}")))
 }
 
 /// The `INSERT` of `rows` outbox rows, arguments numbered from `$first`.
@@ -156,8 +158,7 @@ pub(crate) async fn oldest<D: Dialect>(
             Ok(OutboxItem {
                 id: r.int("id")?,
                 topic: r.text("topic")?,
-                envelope: Envelope::from_bytes(r.text("envelope")?.as_bytes())
-                    .map_err(|e| StoreError::Corrupt(format!("outbox envelope: {e}")))?,
+                envelope: envelope_of::<D>(r)?,
             })
         })
         .collect()

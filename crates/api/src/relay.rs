@@ -106,10 +106,10 @@ pub struct Published {
 /// once; see the module docs.
 pub async fn publish_batch(bus: &dyn Bus, topics: &Topics, items: Vec<OutboxItem>) -> Published {
     // Per key: its topic, its rows' ids and envelopes, in id order.
-    let mut runs: Vec<(String, Vec<i64>, Vec<roomcast_core::Envelope>)> = Vec::new();
+    let mut runs: Vec<(String, Vec<i64>, Vec<roomcast_core::Encoded>)> = Vec::new();
     let mut by_key: HashMap<(String, Option<uuid::Uuid>), usize> = HashMap::new();
     for item in items {
-        let key = (item.topic.clone(), item.envelope.ordering_key());
+        let key = (item.topic.clone(), item.envelope.key);
         let i = *by_key.entry(key).or_insert_with(|| {
             runs.push((item.topic.clone(), Vec::new(), Vec::new()));
             runs.len() - 1

@@ -11,7 +11,7 @@ use common::down::DownStore;
 use common::{Member, World, command};
 use roomcast_api::commands::handle;
 use roomcast_bus::Handled;
-use roomcast_core::{Envelope, RoomId, UserId, events, now_ms};
+use roomcast_core::{Envelope, Kind, RoomId, UserId, now_ms};
 use serde_json::{Value, json};
 
 async fn two_in_a_room() -> (World, Member, Member, RoomId) {
@@ -43,7 +43,7 @@ async fn read_seq(w: &World, who: &Member, room: RoomId) -> i64 {
 async fn a_send_message_delivered_twice_stores_one_message_and_queues_its_events_once() {
     let (w, a, b, room) = two_in_a_room().await;
     let env = command(
-        events::SEND_MESSAGE,
+        Kind::SendMessage,
         Some(b.id),
         json!({"roomId": room, "clientMsgId": "s-1", "body": "over the socket"}),
     );
@@ -64,19 +64,16 @@ async fn a_send_message_delivered_twice_stores_one_message_and_queues_its_events
     let content = |events: &[Envelope]| -> Vec<_> {
         events
             .iter()
-            .map(|e| (e.kind.clone(), e.room_id, e.user_id, e.payload.clone()))
+            .map(|e| (e.kind.clone(), e.room_id, e.user_id, e.payload_value()))
             .collect()
     };
     assert_eq!(content(&twice), content(&once), "the repeat queued nothing");
     let received = twice
         .iter()
-        .filter(|e| e.kind == events::RECEIVE_MESSAGE)
+        .filter(|e| e.kind == Kind::ReceiveMessage)
         .count();
     assert_eq!(received, 1);
-    let updated = twice
-        .iter()
-        .filter(|e| e.kind == events::ROOM_UPDATED)
-        .count();
+    let updated = twice.iter().filter(|e| e.kind == Kind::RoomUpdated).count();
     assert_eq!(updated, 2, "one roomUpdated per member");
     assert_eq!(
         read_seq(&w, &b, room).await,
@@ -93,7 +90,7 @@ async fn a_mark_message_read_delivered_twice_moves_the_marker_once() {
     }
     w.drain().await;
     let env = command(
-        events::MARK_MESSAGE_READ,
+        Kind::MarkMessageRead,
         Some(b.id),
         json!({"roomId": room, "seq": 4}),
     );
@@ -102,13 +99,13 @@ async fn a_mark_message_read_delivered_twice_moves_the_marker_once() {
 
     assert_eq!(read_seq(&w, &b, room).await, 4);
     let out = w.outbox().await;
-    let kinds: Vec<_> = out.iter().map(|e| e.kind.as_str()).collect();
+    let kinds: Vec<_> = out.iter().map(|e| e.kind.clone()).collect();
     assert_eq!(
         kinds,
-        [events::MESSAGE_READ_UPDATE, events::ROOM_UPDATED],
+        [Kind::MessageReadUpdate, Kind::RoomUpdated],
         "once: {out:?}"
     );
-    assert_eq!(out[0].payload["seq"], 4);
+    assert_eq!(out[0].payload_value()["seq"], 4);
 }
 
 #[tokio::test]
@@ -119,12 +116,12 @@ async fn read_markers_delivered_out_of_order_stay_at_the_highest() {
     }
     w.drain().await;
     let five = command(
-        events::MARK_MESSAGE_READ,
+        Kind::MarkMessageRead,
         Some(b.id),
         json!({"roomId": room, "seq": 5}),
     );
     let three = command(
-        events::MARK_MESSAGE_READ,
+        Kind::MarkMessageRead,
         Some(b.id),
         json!({"roomId": room, "seq": 3}),
     );
@@ -136,8 +133,8 @@ async fn read_markers_delivered_out_of_order_stay_at_the_highest() {
     assert_eq!(w.outbox().await, after_five, "the late 3 queued nothing");
     let reads: Vec<_> = after_five
         .iter()
-        .filter(|e| e.kind == events::MESSAGE_READ_UPDATE)
-        .map(|e| e.payload["seq"].as_i64().unwrap())
+        .filter(|e| e.kind == Kind::MessageReadUpdate)
+        .map(|e| e.payload_value()["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(reads, [5]);
 }
@@ -149,9 +146,8 @@ async fn refused_commands_are_acked_and_change_nothing() {
     w.drain().await;
     let outsider = w.user("erin").await;
     let before = w.snapshot(room, &a).await;
-    let send = |user: Option<UserId>, payload: Value| command(events::SEND_MESSAGE, user, payload);
-    let read =
-        |user: Option<UserId>, payload: Value| command(events::MARK_MESSAGE_READ, user, payload);
+    let send = |user: Option<UserId>, payload: Value| command(Kind::SendMessage, user, payload);
+    let read = |user: Option<UserId>, payload: Value| command(Kind::MarkMessageRead, user, payload);
     let refused = [
         // Not a member, no such room, no user.
         send(
@@ -186,19 +182,19 @@ async fn refused_commands_are_acked_and_change_nothing() {
         read(Some(b.id), json!({"roomId": room, "seq": -1})),
         read(Some(b.id), json!({"roomId": room})),
         command(
-            events::PRESENCE_CHANGED,
+            Kind::PresenceChanged,
             None,
             json!({"node": "rt-1", "online": true, "at": 1}),
         ),
         command(
-            events::PRESENCE_CHANGED,
+            Kind::PresenceChanged,
             Some(b.id),
             json!({"node": "", "online": true, "at": 1}),
         ),
-        command(events::NODE_HEARTBEAT, None, json!({"node": "rt-1"})),
+        command(Kind::NodeHeartbeat, None, json!({"node": "rt-1"})),
         // Not a command at all.
-        command("dropTables", Some(b.id), json!({})),
-        command(events::RECEIVE_MESSAGE, Some(b.id), json!({})),
+        command(Kind::parse("dropTables"), Some(b.id), json!({})),
+        command(Kind::ReceiveMessage, Some(b.id), json!({})),
     ];
     for env in &refused {
         assert_eq!(handle(&w.state, env).await, Handled::Done, "{env:?}");
@@ -227,13 +223,13 @@ async fn presence_commands_reach_the_store() {
     let now = now_ms();
     let online = |user: &Member, online: bool, at: i64| {
         command(
-            events::PRESENCE_CHANGED,
+            Kind::PresenceChanged,
             Some(user.id),
             json!({"node": "rt-1", "online": online, "at": at}),
         )
     };
     let beat = command(
-        events::NODE_HEARTBEAT,
+        Kind::NodeHeartbeat,
         None,
         json!({"node": "rt-1", "at": now}),
     );
@@ -249,7 +245,7 @@ async fn presence_commands_reach_the_store() {
         .outbox()
         .await
         .into_iter()
-        .filter(|e| e.kind == events::PRESENCE)
+        .filter(|e| e.kind == Kind::Presence)
         .map(|e| e.user_id)
         .collect();
     assert!(
@@ -278,25 +274,21 @@ async fn database_failures_are_retried_not_acked() {
     let (user, room) = (Some(UserId::new()), RoomId::new());
     for env in [
         command(
-            events::SEND_MESSAGE,
+            Kind::SendMessage,
             user,
             json!({"roomId": room, "clientMsgId": "x", "body": "hi"}),
         ),
         command(
-            events::MARK_MESSAGE_READ,
+            Kind::MarkMessageRead,
             user,
             json!({"roomId": room, "seq": 1}),
         ),
         command(
-            events::PRESENCE_CHANGED,
+            Kind::PresenceChanged,
             user,
             json!({"node": "rt-1", "online": true, "at": 1}),
         ),
-        command(
-            events::NODE_HEARTBEAT,
-            None,
-            json!({"node": "rt-1", "at": 1}),
-        ),
+        command(Kind::NodeHeartbeat, None, json!({"node": "rt-1", "at": 1})),
     ] {
         assert_eq!(handle(&w.state, &env).await, Handled::Retry, "{}", env.kind);
     }

@@ -4,7 +4,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{Cast, Member, assert_error, cast};
-use roomcast_core::{MessageId, RoomId, events};
+use roomcast_core::{Kind, MessageId, RoomId};
 use serde_json::{Value, json};
 
 impl Cast {
@@ -79,8 +79,8 @@ async fn posting_stores_once_and_tells_the_room_then_each_member() {
     assert_eq!(m["senderId"], c.carol.id.to_string());
     assert_eq!(m["roomId"], c.room.to_string());
     let kinds = c.w.outbox_kinds().await;
-    assert_eq!(kinds[0], events::RECEIVE_MESSAGE);
-    assert_eq!(kinds[1..], vec![events::ROOM_UPDATED; 4]);
+    assert_eq!(kinds[0], Kind::ReceiveMessage);
+    assert_eq!(kinds[1..], vec![Kind::RoomUpdated; 4]);
     c.w.drain().await;
 
     // The same clientMsgId again: 200, the stored message, nothing queued.
@@ -241,10 +241,10 @@ async fn only_the_sender_edits_and_an_edit_is_announced_once() {
     let out = c.w.outbox().await;
     assert_eq!(out.len(), 1);
     assert_eq!(
-        (out[0].kind.as_str(), out[0].room_id),
-        (events::MESSAGE_UPDATED, Some(c.room))
+        (out[0].kind.clone(), out[0].room_id),
+        (Kind::MessageUpdated, Some(c.room))
     );
-    assert_eq!(out[0].payload["body"], "fixed");
+    assert_eq!(out[0].payload_value()["body"], "fixed");
     c.w.drain().await;
 
     let (s, _) = c.edit(&c.carol, &m, "fixed").await;
@@ -332,7 +332,7 @@ async fn senders_and_managers_delete_and_a_delete_is_announced_once() {
     assert!(v["message"]["deletedAt"].is_string());
     let out = c.w.outbox().await;
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].kind, events::MESSAGE_DELETED);
+    assert_eq!(out[0].kind, Kind::MessageDeleted);
     c.w.drain().await;
 
     let (s, again) = c.delete(&c.carol, &own).await;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::World;
 use common::down::DownStore;
 use roomcast_api::Sweeper;
-use roomcast_core::now_ms;
+use roomcast_core::{Kind, now_ms};
 use tokio_util::sync::CancellationToken;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,10 +110,7 @@ async fn a_sweep_takes_silent_nodes_users_offline_and_keeps_live_ones() {
     assert_eq!(online, [false, false, true]);
     assert!(p[1].last_seen_at.is_some());
     let told: Vec<_> = w.outbox().await.into_iter().map(|e| e.kind).collect();
-    assert!(
-        told.iter().any(|k| k == roomcast_core::events::PRESENCE),
-        "{told:?}"
-    );
+    assert!(told.contains(&Kind::Presence), "{told:?}");
 
     assert_eq!(s.sweep().await.unwrap(), 0, "sweeping again finds nothing");
 }

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use std::ops::Deref;
 
 use common::{Cast, Member, assert_error, cast, pct};
-use roomcast_core::{MessageId, events, validate};
+use roomcast_core::{Kind, MessageId, validate};
 use serde_json::{Value, json};
 
 /// The cast's room with one message of alice's to react to.
@@ -71,12 +71,12 @@ async fn adding_and_removing_is_a_set_and_each_change_is_announced_once() {
     let out = c.w.outbox().await;
     assert_eq!(out.len(), 1);
     assert_eq!(
-        (out[0].kind.as_str(), out[0].room_id),
-        (events::REACTION_ADDED, Some(c.room))
+        (out[0].kind.clone(), out[0].room_id),
+        (Kind::ReactionAdded, Some(c.room))
     );
-    assert_eq!(out[0].payload["emoji"], "👍");
-    assert_eq!(out[0].payload["userId"], c.carol.id.to_string());
-    assert_eq!(out[0].payload["seq"], 1);
+    assert_eq!(out[0].payload_value()["emoji"], "👍");
+    assert_eq!(out[0].payload_value()["userId"], c.carol.id.to_string());
+    assert_eq!(out[0].payload_value()["seq"], 1);
     c.w.drain().await;
 
     let (s, v) = c.react(Method::PUT, &c.carol, "👍").await;
@@ -102,7 +102,7 @@ async fn adding_and_removing_is_a_set_and_each_change_is_announced_once() {
 
     let (s, v) = c.react(Method::DELETE, &c.carol, "👍").await;
     assert_eq!((s, v), (StatusCode::OK, json!({"changed": true})));
-    assert_eq!(c.w.outbox_kinds().await, vec![events::REACTION_REMOVED]);
+    assert_eq!(c.w.outbox_kinds().await, vec![Kind::ReactionRemoved]);
     c.w.drain().await;
     let (s, v) = c.react(Method::DELETE, &c.carol, "👍").await;
     assert_eq!((s, v), (StatusCode::OK, json!({"changed": false})));

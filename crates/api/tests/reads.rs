@@ -4,7 +4,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{World, assert_error};
-use roomcast_core::{RoomId, events, now_ms};
+use roomcast_core::{Kind, RoomId, now_ms};
 use serde_json::json;
 
 #[tokio::test]
@@ -26,18 +26,18 @@ async fn the_marker_moves_forward_capped_and_announces_each_move_once() {
     );
     let out = w.outbox().await;
     assert_eq!(out.len(), 2, "{out:?}");
-    assert_eq!(out[0].kind, events::MESSAGE_READ_UPDATE);
+    assert_eq!(out[0].kind, Kind::MessageReadUpdate);
     assert_eq!(out[0].room_id, Some(room));
     assert_eq!(
-        out[0].payload,
+        out[0].payload_value(),
         json!({"roomId": room, "userId": b.id, "seq": 3, "eventSeq": 6})
     );
     assert_eq!(out[0].event_seq, Some(6), "after the five messages");
     assert_eq!(
-        (out[1].kind.as_str(), out[1].user_id),
-        (events::ROOM_UPDATED, Some(b.id))
+        (out[1].kind.clone(), out[1].user_id),
+        (Kind::RoomUpdated, Some(b.id))
     );
-    assert_eq!(out[1].payload["unreadCount"], 2);
+    assert_eq!(out[1].payload_value()["unreadCount"], 2);
     w.drain().await;
 
     // Backwards and repeats change nothing.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use roomcast_api::OutboxRelay;
 use roomcast_api::relay::publish_batch;
 use roomcast_bus::{Bus, BusError, MemoryBus, Mode, Subscription, Topics};
-use roomcast_core::{Envelope, events};
+use roomcast_core::{Encoded, Envelope, Kind};
 use roomcast_store::{NewMessage, Partitions, SqliteStore, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +26,7 @@ impl Bus for Switchable {
     fn name(&self) -> &'static str {
         "switchable"
     }
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(BusError::Unavailable("switched off".into()));
         }
@@ -111,8 +111,8 @@ async fn received_seqs(sub: &mut Subscription, count: usize) -> Vec<i64> {
             .expect("delivery within the deadline")
             .unwrap()
             .unwrap();
-        if d.envelope.kind == events::RECEIVE_MESSAGE {
-            seqs.push(d.envelope.payload["seq"].as_i64().unwrap());
+        if d.envelope.kind == Kind::ReceiveMessage {
+            seqs.push(d.envelope.payload_value()["seq"].as_i64().unwrap());
         }
     }
     seqs
@@ -139,7 +139,7 @@ async fn rows_stay_while_the_bus_is_down_and_go_out_in_order_after() {
     );
     assert!(f.store.outbox_pending(100).await.unwrap().is_empty());
     let first = f.sub.next().await.unwrap().unwrap();
-    assert_eq!(first.envelope.kind, events::ROOM_UPDATED_MANY);
+    assert_eq!(first.envelope.kind, Kind::RoomUpdatedMany);
     assert_eq!(
         received_seqs(&mut f.sub, 7).await,
         (1..=7).collect::<Vec<_>>()
@@ -162,7 +162,7 @@ async fn a_running_relay_is_woken_by_the_store_and_drains_on_shutdown() {
     post_n(&*store, 2).await;
     assert_eq!(
         sub.next().await.unwrap().unwrap().envelope.kind,
-        events::ROOM_UPDATED_MANY
+        Kind::RoomUpdatedMany
     );
     assert_eq!(received_seqs(&mut sub, 2).await, vec![1, 2]);
 
@@ -200,14 +200,17 @@ impl Bus for Held {
     fn name(&self) -> &'static str {
         "held"
     }
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError> {
         if *self.refuse.lock().unwrap() == Some(envelope.id) {
             return Err(BusError::Unavailable("refused".into()));
         }
-        if envelope.room_id == Some(self.room) {
+        if envelope.key == Some(self.room.0) {
             self.release.notified().await;
         }
-        self.accepted.lock().unwrap().push(envelope.clone());
+        self.accepted
+            .lock()
+            .unwrap()
+            .push(envelope.decode().unwrap());
         self.inner.publish(topic, envelope).await
     }
     async fn subscribe(&self, topic: &str, mode: Mode) -> Result<Subscription, BusError> {
@@ -227,15 +230,15 @@ fn interleaved(
     (0..9)
         .map(|i| {
             let mut envelope = match i % 3 {
-                0 => Envelope::to_room(events::RECEIVE_MESSAGE, a, serde_json::json!({})),
-                1 => Envelope::to_room(events::RECEIVE_MESSAGE, b, serde_json::json!({})),
-                _ => Envelope::to_user(events::PRESENCE, user, serde_json::json!({})),
+                0 => Envelope::to_room(Kind::ReceiveMessage, a, serde_json::json!({})),
+                1 => Envelope::to_room(Kind::ReceiveMessage, b, serde_json::json!({})),
+                _ => Envelope::to_user(Kind::Presence, user, serde_json::json!({})),
             };
-            envelope.set_event_seq(i / 3 + 1);
+            envelope.event_seq = Some(i / 3 + 1);
             roomcast_store::OutboxItem {
                 id: i + 1,
                 topic: roomcast_core::topics::CHAT_OUT.into(),
-                envelope,
+                envelope: envelope.encode(),
             }
         })
         .collect()

@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{World, assert_error, pct};
-use roomcast_core::{RoomId, UserId, events, now_ms};
+use roomcast_core::{Kind, RoomId, UserId, now_ms};
 use serde_json::json;
 
 #[tokio::test]
@@ -37,7 +37,7 @@ async fn creating_a_room_answers_it_as_the_creator_sees_it_and_tells_every_membe
         .outbox()
         .await
         .into_iter()
-        .filter(|e| e.kind == events::ROOM_UPDATED)
+        .filter(|e| e.kind == Kind::RoomUpdated)
         .map(|e| e.user_id.unwrap())
         .collect();
     assert_eq!(told.len(), 2);
@@ -207,7 +207,7 @@ async fn owners_and_admins_rename_and_everyone_hears_of_it() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["room"]["name"], "random");
-    assert_eq!(w.outbox_kinds().await, vec![events::ROOM_UPDATED; 3]);
+    assert_eq!(w.outbox_kinds().await, vec![Kind::RoomUpdated; 3]);
     w.drain().await;
 
     // The same name again changes nothing.
@@ -289,7 +289,7 @@ async fn a_dm_is_created_once_and_found_from_either_side() {
     assert_eq!(room["roles"][a.id.to_string()], "member");
     assert_eq!(room["roles"][b.id.to_string()], "member");
     let told = w.outbox_kinds().await;
-    assert_eq!(told, vec![events::ROOM_UPDATED; 2]);
+    assert_eq!(told, vec![Kind::RoomUpdated; 2]);
     w.drain().await;
 
     for who in [&a, &b] {

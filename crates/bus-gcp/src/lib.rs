@@ -85,7 +85,7 @@ use async_trait::async_trait;
 use gcloud_pubsub::client::{Client, ClientConfig};
 use google_cloud_gax::conn::{ConnectionOptions, Environment};
 use roomcast_bus::{Bus, BusError, Mode, Subscription};
-use roomcast_core::Envelope;
+use roomcast_core::Encoded;
 
 pub use config::Config;
 
@@ -168,7 +168,7 @@ impl Bus for GcpBus {
         "gcp"
     }
 
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError> {
         self.publishers
             .publish(&self.client, topic, &[envelope])
             .await
@@ -177,10 +177,10 @@ impl Bus for GcpBus {
     /// One `Publish` request per [`RUN_CHUNK`] envelopes of the run, in
     /// turn: Pub/Sub stores the messages of one ordering key in the order of
     /// the request, and a request is accepted whole or not at all.
-    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+    async fn publish_run(&self, topic: &str, run: Vec<Encoded>) -> (usize, Option<BusError>) {
         let mut done = 0;
         for chunk in run.chunks(RUN_CHUNK) {
-            let chunk: Vec<&Envelope> = chunk.iter().collect();
+            let chunk: Vec<&Encoded> = chunk.iter().collect();
             if let Err(e) = self.publishers.publish(&self.client, topic, &chunk).await {
                 return (done, Some(e));
             }

@@ -1,4 +1,4 @@
-//! Publishing: how an [`Envelope`] becomes a Pub/Sub message (data,
+//! Publishing: how an envelope's bytes ([`Encoded`]) become a Pub/Sub message (data,
 //! attributes, ordering key), and the one bounded publish call.
 //!
 //! Each publish is one `Publish` RPC (`publish_immediately`), awaited until
@@ -17,29 +17,25 @@ use gcloud_pubsub::client::Client;
 use gcloud_pubsub::publisher::{Publisher, PublisherConfig};
 use google_cloud_googleapis::pubsub::v1::PubsubMessage;
 use roomcast_bus::BusError;
-use roomcast_core::Envelope;
+use roomcast_core::Encoded;
 
 use crate::resources::{bounded, ensure_topic, unavailable};
 
 /// The ordering key of an envelope: its room id, else its user id, else none
 /// (no order among such envelopes).
-pub fn ordering_key(envelope: &Envelope) -> String {
-    envelope
-        .room_id
-        .map(|r| r.to_string())
-        .or_else(|| envelope.user_id.map(|u| u.to_string()))
-        .unwrap_or_default()
+pub fn ordering_key(envelope: &Encoded) -> String {
+    envelope.key.map(|k| k.to_string()).unwrap_or_default()
 }
 
-/// The Pub/Sub message for `envelope`: its JSON as data, attributes `id` and
+/// The Pub/Sub message for `envelope`: its stored JSON as data, attributes `id` and
 /// `type` (so tools can filter or inspect without parsing), and the
 /// [`ordering_key`].
-pub fn message(envelope: &Envelope) -> PubsubMessage {
+pub fn message(envelope: &Encoded) -> PubsubMessage {
     PubsubMessage {
-        data: envelope.to_bytes(),
+        data: envelope.bytes.to_vec(),
         attributes: HashMap::from([
             ("id".to_owned(), envelope.id.to_string()),
-            ("type".to_owned(), envelope.kind.clone()),
+            ("type".to_owned(), envelope.kind.to_string()),
         ]),
         ordering_key: ordering_key(envelope),
         ..PubsubMessage::default()
@@ -70,7 +66,7 @@ impl Publishers {
         &self,
         client: &Client,
         topic: &str,
-        envelopes: &[&Envelope],
+        envelopes: &[&Encoded],
     ) -> Result<(), BusError> {
         if envelopes.is_empty() {
             return Ok(());
@@ -117,7 +113,7 @@ impl Publishers {
 
 #[cfg(test)]
 mod tests {
-    use roomcast_core::{RoomId, UserId};
+    use roomcast_core::{Envelope, Kind, RoomId, UserId};
     use serde_json::json;
 
     use super::*;
@@ -125,8 +121,8 @@ mod tests {
     #[test]
     fn a_room_envelope_is_keyed_by_its_room() {
         let room = RoomId::new();
-        let env = Envelope::to_room("receiveMessage", room, json!({"n": 1}));
-        let m = message(&env);
+        let env = Envelope::to_room(Kind::ReceiveMessage, room, json!({"n": 1}));
+        let m = message(&env.encode());
         assert_eq!(m.ordering_key, room.to_string());
         assert_eq!(m.attributes["id"], env.id.to_string());
         assert_eq!(m.attributes["type"], "receiveMessage");
@@ -136,14 +132,14 @@ mod tests {
     #[test]
     fn a_user_envelope_is_keyed_by_its_user() {
         let user = UserId::new();
-        let env = Envelope::to_user("roomUpdated", user, json!({}));
-        assert_eq!(ordering_key(&env), user.to_string());
+        let env = Envelope::to_user(Kind::RoomUpdated, user, json!({}));
+        assert_eq!(ordering_key(&env.encode()), user.to_string());
     }
 
     #[test]
     fn an_envelope_for_nobody_in_particular_has_no_key() {
-        let mut env = Envelope::to_user("x", UserId::new(), json!({}));
+        let mut env = Envelope::to_user(Kind::parse("x"), UserId::new(), json!({}));
         env.user_id = None;
-        assert_eq!(ordering_key(&env), "");
+        assert_eq!(ordering_key(&env.encode()), "");
     }
 }

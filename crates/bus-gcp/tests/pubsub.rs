@@ -12,7 +12,7 @@ use google_cloud_gax::conn::Environment;
 use google_cloud_googleapis::pubsub::v1::PubsubMessage;
 use roomcast_bus::{Bus, Mode, Subscription};
 use roomcast_bus_gcp::{Config, GcpBus, connect};
-use roomcast_core::{Envelope, RoomId};
+use roomcast_core::{Envelope, Kind, RoomId};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -50,14 +50,14 @@ async fn envelopes_of_a_room_arrive_in_order_on_a_fan_out_subscription() {
     // 100 envelopes for room a, interleaved with 100 for room b.
     for n in 0..100 {
         for room in [a, b] {
-            let env = Envelope::to_room("receiveMessage", room, json!({ "n": n }));
-            bus.publish("chat.out", &env).await.unwrap();
+            let env = Envelope::to_room(Kind::ReceiveMessage, room, json!({ "n": n }));
+            bus.publish("chat.out", &env.encode()).await.unwrap();
         }
     }
     let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
     for _ in 0..200 {
         let env = next(&mut sub).await;
-        let n = env.payload["n"].as_i64().unwrap();
+        let n = env.payload_value()["n"].as_i64().unwrap();
         if env.room_id == Some(a) {
             got_a.push(n)
         } else {
@@ -83,14 +83,17 @@ async fn a_named_fan_out_subscription_is_reused_across_restarts() {
     // keeps it.
     let publisher = connect(&cfg).await.unwrap();
     let room = RoomId::new();
-    let while_down = Envelope::to_room("receiveMessage", room, json!({"n": 1}));
-    publisher.publish("chat.out", &while_down).await.unwrap();
+    let while_down = Envelope::to_room(Kind::ReceiveMessage, room, json!({"n": 1}));
+    publisher
+        .publish("chat.out", &while_down.encode())
+        .await
+        .unwrap();
     // The node restarts (even under another node id): same subscription, no error.
     let bus = connect(&cfg).await.unwrap();
     let mut again = bus.subscribe("chat.out", fan_out("b")).await.unwrap();
     assert_eq!(next(&mut again).await, while_down);
-    let after = Envelope::to_room("receiveMessage", room, json!({"n": 2}));
-    bus.publish("chat.out", &after).await.unwrap();
+    let after = Envelope::to_room(Kind::ReceiveMessage, room, json!({"n": 2}));
+    bus.publish("chat.out", &after.encode()).await.unwrap();
     assert_eq!(next(&mut again).await, after);
 }
 
@@ -125,8 +128,8 @@ async fn a_malformed_message_is_skipped() {
         };
         raw.publish_immediately(vec![garbage], None).await.unwrap();
     }
-    let good = Envelope::to_room("receiveMessage", RoomId::new(), json!({"n": 1}));
-    bus.publish("chat.out", &good).await.unwrap();
+    let good = Envelope::to_room(Kind::ReceiveMessage, RoomId::new(), json!({"n": 1}));
+    bus.publish("chat.out", &good.encode()).await.unwrap();
     assert_eq!(next(&mut sub).await, good, "the garbage was skipped");
     assert!(bus.healthy().await);
 }

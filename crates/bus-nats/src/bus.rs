@@ -19,7 +19,7 @@ use async_nats::jetstream::{self, message::PublishMessage as Publish};
 use async_nats::{ConnectOptions, Event, HeaderMap};
 use async_trait::async_trait;
 use roomcast_bus::{Bus, BusError, Mode, Subscription};
-use roomcast_core::Envelope;
+use roomcast_core::Encoded;
 
 use crate::config::{self, Config};
 use crate::topology::Shared;
@@ -114,10 +114,10 @@ impl Bus for NatsBus {
         "nats"
     }
 
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError> {
         self.stream_ready(topic).await?;
         let message = Publish::build()
-            .payload(envelope.to_bytes().into())
+            .payload(envelope.bytes.clone())
             .message_id(envelope.id.to_string());
         let ack = self.shared.publish_acked(topic, message).await?;
         if ack.duplicate {
@@ -129,13 +129,13 @@ impl Bus for NatsBus {
     /// The run in packs ([`crate::pack`]), each once the one before was
     /// acked: each pack is stored whole or not at all, so what was accepted
     /// is always a prefix of the run.
-    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+    async fn publish_run(&self, topic: &str, run: Vec<Encoded>) -> (usize, Option<BusError>) {
         if let Err(e) = self.stream_ready(topic).await {
             return (0, Some(e));
         }
         let mut accepted = 0;
         for part in pack::parts(&run, self.shared.cfg.pack_max) {
-            let message = Publish::build().payload(part.payload.into());
+            let message = Publish::build().payload(part.payload);
             let message = match part.pack_id {
                 Some(id) => {
                     let mut headers = HeaderMap::new();

@@ -36,8 +36,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_nats::jetstream;
 use async_trait::async_trait;
+use bytes::Bytes;
 use roomcast_bus::{Acker, BusError, Delivery};
-use roomcast_core::Envelope;
+use roomcast_core::{Encoded, Envelope};
 
 #[cfg(doc)]
 use crate::config::Config;
@@ -57,50 +58,49 @@ pub const PACK_MAX_BYTES: usize = 512 * 1024;
 pub(crate) struct Part {
     /// Envelopes in this part.
     pub count: usize,
-    /// The JSON payload.
-    pub payload: Vec<u8>,
+    /// The JSON payload: an envelope's stored bytes as they are, or a pack
+    /// of them.
+    pub payload: Bytes,
     /// `Some(<first id>+<count>)` for a pack; `None` for one envelope.
     pub pack_id: Option<String>,
 }
 
 /// Cut `run` into parts of at most `max` envelopes and [`PACK_MAX_BYTES`],
-/// encoding each envelope once.
-pub(crate) fn parts(run: &[Envelope], max: usize) -> Vec<Part> {
+/// using each envelope's bytes as they are (nothing is encoded again).
+pub(crate) fn parts(run: &[Encoded], max: usize) -> Vec<Part> {
     let max = max.max(1);
     let mut out = Vec::new();
     let mut i = 0;
     while i < run.len() {
-        let first = run[i].to_bytes();
-        let mut encoded = vec![first];
-        let mut bytes = encoded[0].len() + 2;
-        while encoded.len() < max && i + encoded.len() < run.len() {
-            let next = run[i + encoded.len()].to_bytes();
-            if bytes + next.len() + 1 > PACK_MAX_BYTES {
+        let mut count = 1;
+        let mut bytes = run[i].bytes.len() + 2;
+        while count < max && i + count < run.len() {
+            let next = run[i + count].bytes.len();
+            if bytes + next + 1 > PACK_MAX_BYTES {
                 break;
             }
-            bytes += next.len() + 1;
-            encoded.push(next);
+            bytes += next + 1;
+            count += 1;
         }
-        let count = encoded.len();
         let part = if count == 1 {
             Part {
                 count,
-                payload: encoded.pop().expect("one envelope"),
+                payload: run[i].bytes.clone(),
                 pack_id: None,
             }
         } else {
             let mut payload = Vec::with_capacity(bytes);
             payload.push(b'[');
-            for (n, e) in encoded.iter().enumerate() {
+            for (n, e) in run[i..i + count].iter().enumerate() {
                 if n > 0 {
                     payload.push(b',');
                 }
-                payload.extend_from_slice(e);
+                payload.extend_from_slice(&e.bytes);
             }
             payload.push(b']');
             Part {
                 count,
-                payload,
+                payload: payload.into(),
                 pack_id: Some(format!("{}+{count}", run[i].id)),
             }
         };
@@ -165,20 +165,27 @@ impl Acker for PartAcker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomcast_core::RoomId;
+    use roomcast_core::{Kind, RoomId};
     use serde_json::json;
 
     fn run(n: usize, body: usize) -> Vec<Envelope> {
         let room = RoomId::new();
         (0..n)
-            .map(|i| Envelope::to_room("e", room, json!({ "n": i, "b": "x".repeat(body) })))
+            .map(|i| {
+                let payload = json!({ "n": i, "b": "x".repeat(body) });
+                Envelope::to_room(Kind::parse("e"), room, payload)
+            })
             .collect()
+    }
+
+    fn encoded(envs: &[Envelope]) -> Vec<Encoded> {
+        envs.iter().map(Envelope::encode).collect()
     }
 
     #[test]
     fn a_run_is_cut_into_packs_that_read_back_in_order() {
         let envs = run(10, 10);
-        let parts = parts(&envs, 4);
+        let parts = parts(&encoded(&envs), 4);
         assert_eq!(parts.iter().map(|p| p.count).collect::<Vec<_>>(), [4, 4, 2]);
         let mut back = Vec::new();
         for p in &parts {
@@ -195,14 +202,17 @@ mod tests {
 
     #[test]
     fn one_envelope_goes_as_it_always_did() {
-        let envs = run(1, 10);
+        let envs = encoded(&run(1, 10));
         let parts = parts(&envs, 64);
         assert_eq!(parts.len(), 1);
         assert!(parts[0].pack_id.is_none());
-        assert_eq!(Envelope::from_bytes(&parts[0].payload).unwrap(), envs[0]);
+        assert_eq!(
+            parts[0].payload, envs[0].bytes,
+            "the stored bytes, unchanged"
+        );
         // pack_max 1: never a pack.
         assert!(
-            super::parts(&run(3, 1), 1)
+            super::parts(&encoded(&run(3, 1)), 1)
                 .iter()
                 .all(|p| p.pack_id.is_none())
         );
@@ -214,7 +224,7 @@ mod tests {
         // cap goes alone.
         let mut envs = run(5, 200 * 1024);
         envs.insert(2, run(1, PACK_MAX_BYTES)[0].clone());
-        let parts = parts(&envs, 64);
+        let parts = parts(&encoded(&envs), 64);
         assert_eq!(
             parts.iter().map(|p| p.count).collect::<Vec<_>>(),
             [2, 1, 2, 1]

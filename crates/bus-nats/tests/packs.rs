@@ -9,15 +9,15 @@ mod common;
 use std::sync::Arc;
 
 use common::{Cleanup, next_envelope, shared_bus, shared_config, unique_topic};
-use roomcast_bus::{Bus, Mode};
+use roomcast_bus::{Bus, Mode, testkit};
 use roomcast_bus_nats::{Config, NatsBus, config};
-use roomcast_core::{Envelope, RoomId};
+use roomcast_core::{Envelope, Kind, RoomId};
 use serde_json::json;
 
 fn run(n: i64) -> Vec<Envelope> {
     let room = RoomId::new();
     (0..n)
-        .map(|i| Envelope::to_room("receiveMessage", room, json!({ "n": i })))
+        .map(|i| Envelope::to_room(Kind::ReceiveMessage, room, json!({ "n": i })))
         .collect()
 }
 
@@ -48,7 +48,7 @@ async fn a_run_goes_as_packs_and_arrives_whole_in_order() {
         .await
         .unwrap();
     let envs = run(10);
-    let (accepted, failure) = bus.publish_run(&topic, envs.clone()).await;
+    let (accepted, failure) = bus.publish_run(&topic, testkit::encoded(&envs)).await;
     assert!(failure.is_none(), "{failure:?}");
     assert_eq!(accepted, 10);
     assert_eq!(
@@ -57,7 +57,7 @@ async fn a_run_goes_as_packs_and_arrives_whole_in_order() {
         "10 envelopes in packs of 4, 4, 2"
     );
     // The relay re-publishing the same run after a lost ack: dropped.
-    let (accepted, _) = bus.publish_run(&topic, envs.clone()).await;
+    let (accepted, _) = bus.publish_run(&topic, testkit::encoded(&envs)).await;
     assert_eq!(accepted, 10);
     assert_eq!(
         stored(&bus, &topic).await,
@@ -85,7 +85,7 @@ async fn a_pack_with_an_unacked_envelope_comes_back_whole() {
     };
     let mut sub = bus.subscribe(&topic, group.clone()).await.unwrap();
     let envs = run(3);
-    assert_eq!(bus.publish_run(&topic, envs.clone()).await.0, 3);
+    assert_eq!(bus.publish_run(&topic, testkit::encoded(&envs)).await.0, 3);
     let mut taken = Vec::new();
     for i in 0..3 {
         let d = common::within(&format!("delivery {i}"), sub.next())
@@ -137,7 +137,7 @@ async fn pack_max_one_publishes_one_message_per_envelope() {
         .await
         .unwrap();
     let envs = run(5);
-    assert_eq!(bus.publish_run(&topic, envs.clone()).await.0, 5);
+    assert_eq!(bus.publish_run(&topic, testkit::encoded(&envs)).await.0, 5);
     assert_eq!(stored(&bus, &topic).await, 5);
     for want in &envs {
         assert_eq!(&next_envelope(&mut sub, "envelope").await, want);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::{next_envelope, within};
 use roomcast_bus::{Bus, Mode, Subscription};
 use roomcast_bus_nats::{Config, NatsBus, config};
-use roomcast_core::{Envelope, EnvelopeId, RoomId};
+use roomcast_core::{Envelope, EnvelopeId, Kind, RoomId};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -117,7 +117,7 @@ impl ChildServer {
 }
 
 fn envelope(n: i64) -> Envelope {
-    Envelope::to_room("receiveMessage", RoomId::new(), json!({ "n": n }))
+    Envelope::to_room(Kind::ReceiveMessage, RoomId::new(), json!({ "n": n }))
 }
 
 fn child_config(url: String) -> Config {
@@ -146,7 +146,7 @@ async fn next_new(sub: &mut Subscription, ignore: &HashSet<EnvelopeId>, what: &s
 async fn publish_until_accepted(bus: &NatsBus, topic: &str, env: &Envelope) {
     within("a publish to succeed after the restart", async {
         loop {
-            match bus.publish(topic, env).await {
+            match bus.publish(topic, &env.encode()).await {
                 Ok(()) => return,
                 Err(e) => eprintln!("publish after restart not yet accepted: {e}"),
             }
@@ -184,7 +184,7 @@ async fn subscriptions_survive_an_engine_restart_and_outage_publishes_fail_fast(
         .await
         .unwrap();
     let before = envelope(1);
-    bus.publish(&topic, &before).await.unwrap();
+    bus.publish(&topic, &before.encode()).await.unwrap();
     assert_eq!(next_envelope(&mut fan, "fan-out before").await, before);
     assert_eq!(next_envelope(&mut group, "queue before").await, before);
 
@@ -192,7 +192,7 @@ async fn subscriptions_survive_an_engine_restart_and_outage_publishes_fail_fast(
     server.kill().await;
     let during = envelope(2);
     let started = Instant::now();
-    let failed = bus.publish(&topic, &during).await;
+    let failed = bus.publish(&topic, &during.encode()).await;
     assert!(failed.is_err(), "a publish with the engine down must fail");
     assert!(
         started.elapsed() < cfg.request_timeout() + Duration::from_secs(2),

@@ -12,11 +12,11 @@ use common::{Cleanup, shared_bus, shared_config, unique_topic, within};
 use roomcast_bus::conformance::{self, Capabilities};
 use roomcast_bus::{Bus, Mode};
 use roomcast_bus_nats::{Config, NatsBus, config, connect, subscription};
-use roomcast_core::{Envelope, RoomId};
+use roomcast_core::{Envelope, Kind, RoomId};
 use serde_json::json;
 
 fn envelope(n: i64) -> Envelope {
-    Envelope::to_room("receiveMessage", RoomId::new(), json!({ "n": n }))
+    Envelope::to_room(Kind::ReceiveMessage, RoomId::new(), json!({ "n": n }))
 }
 
 fn queue(group: &str) -> Mode {
@@ -86,7 +86,7 @@ async fn a_queue_message_never_acked_goes_to_the_dead_letter_subject() {
         .unwrap();
     let mut workers = bus.subscribe(&topic, queue("workers")).await.unwrap();
     let env = envelope(1);
-    bus.publish(&topic, &env).await.unwrap();
+    bus.publish(&topic, &env.encode()).await.unwrap();
 
     for attempt in 1..=cfg.max_deliver {
         let d = within("a delivery to the group", workers.next())
@@ -167,7 +167,7 @@ async fn a_malformed_payload_is_acked_and_skipped() {
         .await
         .unwrap();
     let env = envelope(2);
-    bus.publish(&topic, &env).await.unwrap();
+    bus.publish(&topic, &env.encode()).await.unwrap();
     assert_eq!(
         common::next_envelope(&mut sub, "the valid envelope").await,
         env
@@ -192,9 +192,9 @@ async fn a_republished_envelope_is_dropped_by_its_id() {
     let topic = unique_topic("dedupe");
     let mut sub = bus.subscribe(&topic, fan_out("n1")).await.unwrap();
     let (first, second) = (envelope(1), envelope(2));
-    bus.publish(&topic, &first).await.unwrap();
-    bus.publish(&topic, &first).await.unwrap(); // the outbox retrying
-    bus.publish(&topic, &second).await.unwrap();
+    bus.publish(&topic, &first.encode()).await.unwrap();
+    bus.publish(&topic, &first.encode()).await.unwrap(); // the outbox retrying
+    bus.publish(&topic, &second.encode()).await.unwrap();
     assert_eq!(common::next_envelope(&mut sub, "first").await, first);
     assert_eq!(common::next_envelope(&mut sub, "second").await, second);
     let info = bus
@@ -227,7 +227,7 @@ async fn processes_racing_to_create_a_stream_all_succeed() {
                 .subscribe(&topic, mode)
                 .await
                 .expect("subscribe while racing");
-            bus.publish(&topic, &envelope(n))
+            bus.publish(&topic, &envelope(n).encode())
                 .await
                 .expect("publish while racing");
             (bus, sub)
@@ -261,7 +261,7 @@ async fn an_existing_stream_with_other_limits_is_reconciled() {
     .unwrap();
     let env = envelope(3);
     let mut sub = bus.subscribe(&topic, fan_out("n1")).await.unwrap();
-    bus.publish(&topic, &env).await.unwrap();
+    bus.publish(&topic, &env.encode()).await.unwrap();
     assert_eq!(common::next_envelope(&mut sub, "the envelope").await, env);
     let info = js
         .get_stream(&name)
@@ -284,11 +284,11 @@ async fn a_topic_colliding_with_another_streams_name_is_refused() {
     let cleanup = Cleanup::new(&cfg.url);
     cleanup.track(&bus);
     let topic = unique_topic("collide");
-    bus.publish(&topic, &envelope(1)).await.unwrap();
+    bus.publish(&topic, &envelope(1).encode()).await.unwrap();
     // Same stream name (`.` and `_` both map to `_`), other subject.
     let other = topic.replacen('.', "_", 1);
     let err = bus
-        .publish(&other, &envelope(2))
+        .publish(&other, &envelope(2).encode())
         .await
         .unwrap_err()
         .to_string();
@@ -299,7 +299,10 @@ async fn a_topic_colliding_with_another_streams_name_is_refused() {
 async fn invalid_topics_are_refused() {
     let bus = shared_bus(&shared_config()).await;
     for bad in ["", "a.*", "a.>", "a b", "a..b"] {
-        assert!(bus.publish(bad, &envelope(1)).await.is_err(), "{bad:?}");
+        assert!(
+            bus.publish(bad, &envelope(1).encode()).await.is_err(),
+            "{bad:?}"
+        );
         assert!(bus.subscribe(bad, fan_out("n")).await.is_err(), "{bad:?}");
     }
     assert_eq!(bus.name(), "nats");

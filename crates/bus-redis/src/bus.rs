@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, Value};
 use roomcast_bus::{Bus, BusError, Mode, Subscription};
-use roomcast_core::Envelope;
+use roomcast_core::Encoded;
 
 use crate::entries::{self, FIELD};
 use crate::reader::is_code;
@@ -101,7 +101,7 @@ impl Commands {
 
 impl RedisBus {
     /// `XADD` of `envelope` to the stream `key`, trimmed to about `max_len`.
-    fn xadd(&self, key: &str, envelope: &Envelope) -> Cmd {
+    fn xadd(&self, key: &str, envelope: &Encoded) -> Cmd {
         redis::cmd("XADD")
             .arg(key)
             .arg("MAXLEN")
@@ -109,7 +109,7 @@ impl RedisBus {
             .arg(self.cfg.max_len)
             .arg("*")
             .arg(FIELD)
-            .arg(envelope.to_bytes())
+            .arg(&envelope.bytes[..])
             .to_owned()
     }
 
@@ -182,7 +182,7 @@ impl Bus for RedisBus {
         "redis"
     }
 
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError> {
         let key = self.cfg.stream_key(topic);
         let cmd = self.xadd(&key, envelope);
         self.commands.run(&cmd, &format!("XADD {key}")).await?;
@@ -194,7 +194,7 @@ impl Bus for RedisBus {
     /// transaction whole, after every command queued before it, so what was
     /// added is always a prefix of the run, in order, at one round trip per
     /// chunk instead of one per envelope.
-    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+    async fn publish_run(&self, topic: &str, run: Vec<Encoded>) -> (usize, Option<BusError>) {
         let key = self.cfg.stream_key(topic);
         let mut accepted = 0;
         for chunk in run.chunks(RUN_CHUNK) {

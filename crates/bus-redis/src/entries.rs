@@ -123,7 +123,7 @@ fn text(v: Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomcast_core::RoomId;
+    use roomcast_core::{Kind, RoomId};
 
     fn bulk(s: &[u8]) -> Value {
         Value::BulkString(s.to_vec())
@@ -134,8 +134,8 @@ mod tests {
     }
 
     fn good() -> (Envelope, Value) {
-        let env = Envelope::to_room("t", RoomId::new(), serde_json::json!({"n": 1}));
-        let fields = Value::Array(vec![bulk(FIELD.as_bytes()), bulk(&env.to_bytes())]);
+        let env = Envelope::to_room(Kind::parse("t"), RoomId::new(), serde_json::json!({"n": 1}));
+        let fields = Value::Array(vec![bulk(FIELD.as_bytes()), bulk(&env.encode().bytes)]);
         (env, fields)
     }
 

@@ -112,7 +112,7 @@ impl FanOut {
 mod tests {
     use super::*;
     use roomcast_bus::Subscription;
-    use roomcast_core::{Envelope, RoomId};
+    use roomcast_core::{Envelope, Kind, RoomId};
 
     fn reader(capacity: usize) -> (FanOut, Subscription) {
         let cfg = Config::default();
@@ -129,7 +129,7 @@ mod tests {
     }
 
     fn good(id: &str) -> (Entry, Envelope) {
-        let env = Envelope::to_room("t", RoomId::new(), serde_json::Value::Null);
+        let env = Envelope::to_room(Kind::parse("t"), RoomId::new(), serde_json::Value::Null);
         let entry = Entry {
             id: id.into(),
             envelope: Ok(env.clone()),

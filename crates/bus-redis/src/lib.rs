@@ -15,7 +15,7 @@
 //! # Keys
 //! A topic is the stream `<key_prefix><topic>` (default prefix `roomcast:`,
 //! so `roomcast:chat.out`, `roomcast:chat.in`). Each entry has one field,
-//! `envelope`, holding the envelope's JSON ([`roomcast_core::Envelope::to_bytes`]).
+//! `envelope`, holding the envelope's JSON as it was stored ([`roomcast_core::Encoded`]).
 //! Publishing is `XADD <key> MAXLEN ~ <max_len> * envelope <json>`: the
 //! stream keeps roughly the newest `max_len` entries (Redis trims whole
 //! macro-nodes, so a few more may stay). Nothing else is stored: no key per
@@ -80,14 +80,14 @@
 //! # async fn example() -> Result<(), roomcast_bus::BusError> {
 //! use roomcast_bus::Mode;
 //! use roomcast_bus_redis::{Config, connect};
-//! use roomcast_core::{Envelope, RoomId};
+//! use roomcast_core::{Envelope, Kind, RoomId};
 //!
 //! let bus = connect(&Config::default()).await?;
 //! let mut api = bus
 //!     .subscribe("chat.in", Mode::Queue { group: "api".into() })
 //!     .await?;
-//! let env = Envelope::to_room("sendMessage", RoomId::new(), serde_json::json!({}));
-//! bus.publish("chat.in", &env).await?;
+//! let env = Envelope::to_room(Kind::SendMessage, RoomId::new(), serde_json::json!({}));
+//! bus.publish("chat.in", &env.encode()).await?;
 //! if let Some(Ok(delivery)) = api.next().await {
 //!     // handle delivery.envelope, then:
 //!     delivery.ack().await?;

@@ -153,11 +153,11 @@ pub(crate) fn is_code(err: &RedisError, code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomcast_core::{Envelope, UserId};
+    use roomcast_core::{Envelope, Kind, UserId};
 
     fn delivery() -> Delivery {
         Delivery::new(
-            Envelope::to_user("t", UserId::new(), serde_json::Value::Null),
+            Envelope::to_user(Kind::parse("t"), UserId::new(), serde_json::Value::Null),
             None,
         )
     }

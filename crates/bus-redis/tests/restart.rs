@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use roomcast_bus::{Bus, BusError, Mode, Subscription};
 use roomcast_bus_redis::{Config, connect};
-use roomcast_core::{Envelope, RoomId};
+use roomcast_core::{Envelope, Kind, RoomId};
 use serde_json::json;
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
@@ -87,7 +87,7 @@ fn free_port() -> u16 {
 }
 
 fn envelope(n: i64) -> Envelope {
-    Envelope::to_room("receiveMessage", RoomId::new(), json!({ "n": n }))
+    Envelope::to_room(Kind::ReceiveMessage, RoomId::new(), json!({ "n": n }))
 }
 
 /// The next item must be the outage report.
@@ -144,7 +144,7 @@ async fn publishing_and_existing_subscriptions_recover_after_a_restart() {
         .unwrap();
 
     let before = envelope(1);
-    bus.publish("t", &before).await.unwrap();
+    bus.publish("t", &before.encode()).await.unwrap();
     assert_eq!(next_envelope(&mut fan, "fan-out before").await, before);
     assert_eq!(next_envelope(&mut member, "member before").await, before);
 
@@ -153,7 +153,7 @@ async fn publishing_and_existing_subscriptions_recover_after_a_restart() {
     // During the outage: a publish fails, quickly, naming the server.
     let started = Instant::now();
     let err = bus
-        .publish("t", &envelope(2))
+        .publish("t", &envelope(2).encode())
         .await
         .expect_err("redis is down");
     let bound = Duration::from_millis(cfg.command_timeout_ms) + Duration::from_millis(500);
@@ -178,7 +178,7 @@ async fn publishing_and_existing_subscriptions_recover_after_a_restart() {
 
     // And the usual flow goes on.
     let later = envelope(4);
-    bus.publish("t", &later).await.unwrap();
+    bus.publish("t", &later.encode()).await.unwrap();
     expect_envelope(&mut fan, &later, "fan-out later").await;
     expect_envelope(&mut member, &later, "member later").await;
 }
@@ -189,7 +189,7 @@ async fn publish_until_accepted(bus: &dyn Bus, env: &Envelope) {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match bus.publish("t", env).await {
+            match bus.publish("t", &env.encode()).await {
                 Ok(()) => return eprintln!("published after {attempts} attempt(s)"),
                 // The outbox's retry pace; not a synchronisation point.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,

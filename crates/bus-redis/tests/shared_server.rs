@@ -14,11 +14,11 @@ use redis::AsyncCommands;
 use roomcast_bus::conformance::{Capabilities, run_all};
 use roomcast_bus::{Bus, BusError, Mode};
 use roomcast_bus_redis::{Config, connect, entries::FIELD};
-use roomcast_core::{Envelope, RoomId};
+use roomcast_core::{Envelope, Kind, RoomId};
 use serde_json::json;
 
 fn envelope(n: i64) -> Envelope {
-    Envelope::to_room("receiveMessage", RoomId::new(), json!({ "n": n }))
+    Envelope::to_room(Kind::ReceiveMessage, RoomId::new(), json!({ "n": n }))
 }
 
 fn fan_out() -> Mode {
@@ -57,7 +57,7 @@ async fn the_stream_stays_near_max_len() {
     let mut last = None;
     for n in 0..1_000 {
         let env = envelope(n);
-        bus.publish("capped", &env).await.unwrap();
+        bus.publish("capped", &env.encode()).await.unwrap();
         last = Some(env);
     }
     let mut conn = raw_conn(&cfg.url).await;
@@ -93,15 +93,15 @@ async fn malformed_entries_are_skipped_and_acked() {
     let key = cfg.stream_key("mixed");
     let mut conn = raw_conn(&cfg.url).await;
     let good: Vec<_> = (0..3).map(envelope).collect();
-    bus.publish("mixed", &good[0]).await.unwrap();
+    bus.publish("mixed", &good[0].encode()).await.unwrap();
     let _: String = conn.xadd(&key, "*", &[("other", "x")]).await.unwrap();
     let _: String = conn.xadd(&key, "*", &[(FIELD, "{not json")]).await.unwrap();
-    bus.publish("mixed", &good[1]).await.unwrap();
+    bus.publish("mixed", &good[1].encode()).await.unwrap();
     let _: String = conn
         .xadd(&key, "*", &[(&b"\xff\xfe"[..], &b"\x00"[..])])
         .await
         .unwrap();
-    bus.publish("mixed", &good[2]).await.unwrap();
+    bus.publish("mixed", &good[2].encode()).await.unwrap();
 
     for expected in &good {
         assert_eq!(&next_envelope(&mut fan, "fan-out delivery").await, expected);
@@ -143,12 +143,12 @@ async fn a_fan_out_subscriber_far_behind_misses_trimmed_entries() {
     let total = 3_000;
     // Not reading: the reader buffers at most one channel plus one batch.
     for n in 0..total {
-        bus.publish("t", &envelope(n)).await.unwrap();
+        bus.publish("t", &envelope(n).encode()).await.unwrap();
     }
     let mut got = Vec::new();
     while got.last() != Some(&(total - 1)) {
         let env = next_envelope(&mut sub, "the newest envelope").await;
-        got.push(env.payload["n"].as_i64().unwrap());
+        got.push(env.payload_value()["n"].as_i64().unwrap());
     }
     assert_eq!(got[0], 0, "nothing before the lag began is lost");
     assert!(got.windows(2).all(|w| w[0] < w[1]), "still in order");
@@ -177,7 +177,7 @@ async fn a_dropped_queue_member_leaves_its_group() {
     let conn = raw_conn(&cfg.url).await;
     let mut member = bus.subscribe("leave", queue()).await.unwrap();
     let env = envelope(1);
-    bus.publish("leave", &env).await.unwrap();
+    bus.publish("leave", &env.encode()).await.unwrap();
     assert_eq!(next_envelope(&mut member, "delivery").await, env);
     assert_eq!(consumer_count(conn.clone(), key.clone()).await, 1);
     drop(member);
@@ -204,7 +204,7 @@ async fn blocking_reads_do_not_stall_publishes() {
     }
     let started = Instant::now();
     for n in 0..20 {
-        bus.publish("t", &envelope(n)).await.unwrap();
+        bus.publish("t", &envelope(n).encode()).await.unwrap();
     }
     assert!(
         started.elapsed() < Duration::from_secs(5),

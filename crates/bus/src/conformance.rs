@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roomcast_core::{Envelope, RoomId};
+use roomcast_core::{Encoded, Envelope, Kind, RoomId};
 use serde_json::json;
 
 use crate::{Bus, Mode, Subscription};
@@ -56,7 +56,7 @@ fn unique_topic(case: &str) -> String {
 }
 
 fn envelope(room: RoomId, n: i64) -> Envelope {
-    Envelope::to_room("receiveMessage", room, json!({ "n": n }))
+    Envelope::to_room(Kind::ReceiveMessage, room, json!({ "n": n }))
 }
 
 async fn next_n(sub: &mut Subscription, count: usize) -> Vec<Envelope> {
@@ -78,7 +78,7 @@ pub async fn publish_then_consume(bus: Arc<dyn Bus>) {
     let topic = unique_topic("basic");
     let mut sub = bus.subscribe(&topic, fan_out(0)).await.unwrap();
     let env = envelope(RoomId::new(), 1);
-    bus.publish(&topic, &env).await.unwrap();
+    bus.publish(&topic, &env.encode()).await.unwrap();
     assert_eq!(next_n(&mut sub, 1).await, vec![env]);
 }
 
@@ -92,11 +92,11 @@ pub async fn fan_out_reaches_every_subscription(bus: Arc<dyn Bus>) {
     let room = RoomId::new();
     let sent: Vec<_> = (1..=5).map(|n| envelope(room, n)).collect();
     for e in &sent {
-        bus.publish(&topic, e).await.unwrap();
+        bus.publish(&topic, &e.encode()).await.unwrap();
     }
     for sub in &mut subs {
         let mut got = next_n(sub, sent.len()).await;
-        got.sort_by_key(|e| e.payload["n"].as_i64());
+        got.sort_by_key(|e| e.payload_value()["n"].as_i64());
         assert_eq!(got, sent);
     }
 }
@@ -112,7 +112,9 @@ pub async fn queue_group_delivers_to_exactly_one(bus: Arc<dyn Bus>) {
     let room = RoomId::new();
     let total = 20;
     for n in 0..total {
-        bus.publish(&topic, &envelope(room, n)).await.unwrap();
+        bus.publish(&topic, &envelope(room, n).encode())
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     while seen.len() < total as usize {
@@ -121,7 +123,7 @@ pub async fn queue_group_delivers_to_exactly_one(bus: Arc<dyn Bus>) {
             d = b.next() => d,
         };
         let d = d.expect("subscription ended").expect("delivery error");
-        seen.push(d.envelope.payload["n"].as_i64().unwrap());
+        seen.push(d.envelope.payload_value()["n"].as_i64().unwrap());
         d.ack().await.unwrap();
     }
     seen.sort();
@@ -134,12 +136,14 @@ pub async fn order_is_kept_per_room(bus: Arc<dyn Bus>) {
     let mut sub = bus.subscribe(&topic, fan_out(0)).await.unwrap();
     let room = RoomId::new();
     for n in 0..100 {
-        bus.publish(&topic, &envelope(room, n)).await.unwrap();
+        bus.publish(&topic, &envelope(room, n).encode())
+            .await
+            .unwrap();
     }
     let got: Vec<_> = next_n(&mut sub, 100)
         .await
         .iter()
-        .map(|e| e.payload["n"].as_i64().unwrap())
+        .map(|e| e.payload_value()["n"].as_i64().unwrap())
         .collect();
     assert_eq!(got, (0..100).collect::<Vec<_>>());
 }
@@ -150,11 +154,11 @@ pub async fn a_run_is_stored_in_order(bus: Arc<dyn Bus>) {
     let topic = unique_topic("run");
     let mut sub = bus.subscribe(&topic, fan_out(0)).await.unwrap();
     let (a, b) = (RoomId::new(), RoomId::new());
-    let runs: Vec<Vec<Envelope>> = [a, b]
+    let runs: Vec<Vec<Encoded>> = [a, b]
         .iter()
-        .map(|room| (0..50).map(|n| envelope(*room, n)).collect())
+        .map(|room| (0..50).map(|n| envelope(*room, n).encode()).collect())
         .collect();
-    let [run_a, run_b]: [Vec<Envelope>; 2] = runs.try_into().expect("two runs");
+    let [run_a, run_b]: [Vec<Encoded>; 2] = runs.try_into().expect("two runs");
     let (ra, rb) = tokio::join!(
         bus.publish_run(&topic, run_a),
         bus.publish_run(&topic, run_b)
@@ -166,7 +170,7 @@ pub async fn a_run_is_stored_in_order(bus: Arc<dyn Bus>) {
         let ns: Vec<i64> = got
             .iter()
             .filter(|e| e.room_id == Some(room))
-            .map(|e| e.payload["n"].as_i64().unwrap())
+            .map(|e| e.payload_value()["n"].as_i64().unwrap())
             .collect();
         assert_eq!(ns, (0..50).collect::<Vec<_>>(), "each room's run in order");
     }
@@ -181,7 +185,7 @@ pub async fn unacked_delivery_is_redelivered(bus: Arc<dyn Bus>) {
     };
     let mut doomed = bus.subscribe(&topic, group.clone()).await.unwrap();
     let env = envelope(RoomId::new(), 7);
-    bus.publish(&topic, &env).await.unwrap();
+    bus.publish(&topic, &env.encode()).await.unwrap();
     let taken = tokio::time::timeout(DEADLINE, doomed.next())
         .await
         .expect("first delivery")

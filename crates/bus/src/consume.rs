@@ -144,6 +144,7 @@ mod tests {
 
     use super::*;
     use crate::{Bus, MemoryBus, Mode};
+    use roomcast_core::Kind;
 
     #[tokio::test]
     async fn duplicates_are_handled_once_and_shutdown_stops_the_loop() {
@@ -157,15 +158,15 @@ mod tests {
         let task = tokio::spawn(consume(sub, shutdown.clone(), "t", 16, move |env| {
             let tx = tx.clone();
             async move {
-                tx.send(env.payload["n"].as_i64()).await.unwrap();
+                tx.send(env.payload_value()["n"].as_i64()).await.unwrap();
                 Handled::Done
             }
         }));
         let room = roomcast_core::RoomId::new();
-        let one = Envelope::to_room("x", room, serde_json::json!({"n": 1}));
-        let two = Envelope::to_room("x", room, serde_json::json!({"n": 2}));
+        let one = Envelope::to_room(Kind::parse("x"), room, serde_json::json!({"n": 1}));
+        let two = Envelope::to_room(Kind::parse("x"), room, serde_json::json!({"n": 2}));
         for e in [&one, &one, &two] {
-            bus.publish("t", e).await.unwrap();
+            bus.publish("t", &e.encode()).await.unwrap();
         }
         assert_eq!(rx.recv().await.unwrap(), Some(1));
         assert_eq!(
@@ -186,8 +187,8 @@ mod tests {
             .unwrap();
         let room = roomcast_core::RoomId::new();
         for n in 0..5 {
-            let e = Envelope::to_room("x", room, serde_json::json!({"n": n}));
-            bus.publish("t", &e).await.unwrap();
+            let e = Envelope::to_room(Kind::parse("x"), room, serde_json::json!({"n": n}));
+            bus.publish("t", &e.encode()).await.unwrap();
         }
         // Stopped before it even started: the five already received are still handled.
         let shutdown = CancellationToken::new();
@@ -199,7 +200,7 @@ mod tests {
             async move {
                 seen.lock()
                     .unwrap()
-                    .push(env.payload["n"].as_i64().unwrap());
+                    .push(env.payload_value()["n"].as_i64().unwrap());
                 Handled::Done
             }
         })
@@ -234,9 +235,12 @@ mod tests {
             }
         }));
         let room = roomcast_core::RoomId::new();
-        bus.publish("t", &Envelope::to_room("x", room, serde_json::json!({})))
-            .await
-            .unwrap();
+        bus.publish(
+            "t",
+            &Envelope::to_room(Kind::parse("x"), room, serde_json::json!({})).encode(),
+        )
+        .await
+        .unwrap();
         started_rx.await.unwrap();
         shutdown.cancel();
         assert!(!task.is_finished());

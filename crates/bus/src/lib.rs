@@ -27,7 +27,7 @@ use std::fmt;
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use roomcast_core::Envelope;
+use roomcast_core::{Encoded, Envelope};
 
 pub use consume::{Handled, consume};
 pub use dedupe::Deduper;
@@ -73,10 +73,11 @@ pub trait Bus: Send + Sync + 'static {
     /// Short backend name for logs and health output (`"memory"`, `"nats"`, …).
     fn name(&self) -> &'static str;
 
-    /// Publish one envelope. Returns once the backend has accepted it (durably,
+    /// Publish one envelope, its bytes as they are (a backend never encodes
+    /// an envelope again). Returns once the backend has accepted it (durably,
     /// for durable backends); an error means it may not have been published and
     /// the caller keeps it (the outbox retries).
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError>;
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError>;
 
     /// Publish `run`, envelopes of one ordering key (a room, else a user),
     /// to be stored in the order given. Returns how many of them, from the
@@ -87,7 +88,7 @@ pub trait Bus: Send + Sync + 'static {
     /// whole run in order in one request (Pub/Sub) does that instead. The
     /// run is handed over, so a backend that keeps envelopes (the in-process
     /// bus) moves them instead of copying.
-    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+    async fn publish_run(&self, topic: &str, run: Vec<Encoded>) -> (usize, Option<BusError>) {
         for (i, envelope) in run.iter().enumerate() {
             if let Err(e) = self.publish(topic, envelope).await {
                 return (i, Some(e));
@@ -110,7 +111,8 @@ pub trait Acker: Send {
     async fn ack(self: Box<Self>) -> Result<(), BusError>;
 }
 
-/// One delivered envelope. Call [`Delivery::ack`] once it is handled; a
+/// One delivered envelope, decoded (its payload left as JSON text). Call
+/// [`Delivery::ack`] once it is handled; a
 /// delivery dropped without ack may be redelivered (backend permitting).
 pub struct Delivery {
     /// The envelope.

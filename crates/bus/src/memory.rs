@@ -12,6 +12,10 @@
 //! - An envelope published to a topic with no subscription is discarded, like
 //!   a real pub/sub topic without subscriptions.
 //!
+//! The channels carry the envelopes' bytes ([`Encoded`], shared, not
+//! copied, between subscriptions); each subscription decodes what it
+//! receives, on its consumer's task.
+//!
 //! Acks are no-ops: within one process a delivered envelope cannot be lost to
 //! the network, and nothing survives the process anyway (the outbox does).
 
@@ -20,7 +24,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use roomcast_core::Envelope;
+use roomcast_core::{Encoded, Envelope};
 use tokio::sync::mpsc;
 
 use crate::{Bus, BusError, Delivery, Mode, Subscription};
@@ -30,13 +34,13 @@ pub const SUBSCRIPTION_CAPACITY: usize = 1024;
 
 #[derive(Default)]
 struct Topic {
-    fan_out: Vec<mpsc::Sender<Envelope>>,
+    fan_out: Vec<mpsc::Sender<Encoded>>,
     groups: HashMap<String, Group>,
 }
 
 #[derive(Default)]
 struct Group {
-    members: Vec<mpsc::Sender<Envelope>>,
+    members: Vec<mpsc::Sender<Encoded>>,
     next: usize,
 }
 
@@ -53,7 +57,7 @@ impl MemoryBus {
     }
 
     /// The channels one envelope must go to, pruning closed ones.
-    fn targets(&self, topic: &str) -> Vec<mpsc::Sender<Envelope>> {
+    fn targets(&self, topic: &str) -> Vec<mpsc::Sender<Encoded>> {
         let mut topics = self.topics.lock().expect("bus lock");
         let Some(t) = topics.get_mut(topic) else {
             return Vec::new();
@@ -80,7 +84,7 @@ impl Bus for MemoryBus {
         "memory"
     }
 
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError> {
         for tx in self.targets(topic) {
             // A receiver dropped between `targets` and here just misses it:
             // that subscription is gone.
@@ -89,8 +93,9 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
-    /// Each envelope moves to its last target (a copy for each other one).
-    async fn publish_run(&self, topic: &str, run: Vec<Envelope>) -> (usize, Option<BusError>) {
+    /// Each envelope moves to its last target (its bytes shared with each
+    /// other one).
+    async fn publish_run(&self, topic: &str, run: Vec<Encoded>) -> (usize, Option<BusError>) {
         let targets = self.targets(topic);
         let n = run.len();
         for envelope in run {
@@ -114,7 +119,11 @@ impl Bus for MemoryBus {
                 Mode::Queue { group } => t.groups.entry(group).or_default().members.push(tx),
             }
         }
-        let stream = tokio_stream(rx).map(|env| Ok(Delivery::new(env, None)));
+        let stream = tokio_stream(rx).map(|enc| {
+            Envelope::from_bytes(&enc.bytes)
+                .map(|env| Delivery::new(env, None))
+                .map_err(|e| BusError::Malformed(e.to_string()))
+        });
         Ok(Subscription::new(stream.boxed()))
     }
 
@@ -123,13 +132,14 @@ impl Bus for MemoryBus {
     }
 }
 
-fn tokio_stream(mut rx: mpsc::Receiver<Envelope>) -> impl futures::Stream<Item = Envelope> {
+fn tokio_stream(mut rx: mpsc::Receiver<Encoded>) -> impl futures::Stream<Item = Encoded> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use roomcast_core::Kind;
     use std::sync::Arc;
 
     #[tokio::test]
@@ -148,13 +158,17 @@ mod tests {
             .subscribe("t", Mode::FanOut { node: "n".into() })
             .await
             .unwrap();
-        let env = Envelope::to_user("x", roomcast_core::UserId::new(), serde_json::Value::Null);
+        let env = Envelope::to_user(
+            Kind::parse("x"),
+            roomcast_core::UserId::new(),
+            serde_json::Value::Null,
+        );
         for _ in 0..SUBSCRIPTION_CAPACITY {
-            bus.publish("t", &env).await.unwrap();
+            bus.publish("t", &env.encode()).await.unwrap();
         }
         let b2 = bus.clone();
         let env2 = env.clone();
-        let mut blocked = tokio::spawn(async move { b2.publish("t", &env2).await });
+        let mut blocked = tokio::spawn(async move { b2.publish("t", &env2.encode()).await });
         // With time paused, the publish can only finish if it does not wait.
         assert!(
             tokio::time::timeout(std::time::Duration::from_secs(1), &mut blocked)

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use roomcast_core::Envelope;
+use roomcast_core::{Encoded, Envelope};
 
 use crate::Subscription;
 
@@ -51,4 +51,9 @@ where
         }
     })
     .await
+}
+
+/// Each of `envelopes`, encoded (what [`crate::Bus::publish_run`] takes).
+pub fn encoded(envelopes: &[Envelope]) -> Vec<Encoded> {
+    envelopes.iter().map(Envelope::encode).collect()
 }

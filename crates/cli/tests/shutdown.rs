@@ -11,7 +11,7 @@ use futures::FutureExt;
 use reqwest::StatusCode;
 use roomcast::{Config, Role, Server, bind};
 use roomcast_bus::{Bus, MemoryBus, Mode};
-use roomcast_core::{Envelope, UserId, events};
+use roomcast_core::{Envelope, Kind, UserId};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -71,20 +71,20 @@ async fn api_stop_carries_out_every_command_already_handed_over_and_publishes_it
     // while most of them are still waiting in the subscription.
     for i in 0..COMMANDS {
         let env = Envelope::to_user(
-            events::SEND_MESSAGE,
+            Kind::SendMessage,
             user,
             json!({"roomId": room, "clientMsgId": format!("c{i}"), "body": format!("m{i}")}),
         );
-        bus.publish(&topics.chat_in, &env).await.unwrap();
+        bus.publish(&topics.chat_in, &env.encode()).await.unwrap();
     }
     shutdown.cancel();
     task.await.unwrap().unwrap();
 
     let mut published = Vec::new();
     while let Some(Some(Ok(d))) = tokio::task::unconstrained(out.next()).now_or_never() {
-        if d.envelope.kind == events::RECEIVE_MESSAGE {
+        if d.envelope.kind == Kind::ReceiveMessage {
             published.push(
-                d.envelope.payload["clientMsgId"]
+                d.envelope.payload_value()["clientMsgId"]
                     .as_str()
                     .unwrap()
                     .to_owned(),

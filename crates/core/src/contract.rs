@@ -1,8 +1,9 @@
-//! The tier contract, typed: each `chat.out` event ([`ChatOut`]) and each
-//! `chat.in` command ([`ChatIn`]) is one variant, decoded from its
-//! [`Envelope`] here, once, so the tiers `match` on variants instead of
-//! comparing event names, and each command is checked in one place
-//! ([`Check`]).
+//! The tier contract, typed: each `chat.out` event ([`crate::ChatOut`], in
+//! [`crate::chat_out`]) and each `chat.in` command ([`ChatIn`]) is one
+//! variant, built and encoded into its [`Envelope`] once by its producer and
+//! decoded from it once by its consumer, so the tiers `match` on variants
+//! instead of comparing event names, and each command is checked in one
+//! place ([`Check`]).
 //!
 //! # Versions and unknown kinds
 //! Every envelope carries `v`, the contract version it was written for
@@ -14,19 +15,22 @@
 //!
 //! # `chat.out` payloads
 //! What the realtime tier passes through to clients (a message, a room view,
-//! …) stays in [`Envelope::payload`] untouched; [`ChatOut`] carries only
-//! what routing needs: targets, the log position, and the parsed
-//! `roomUpdatedMany` (which the realtime tier turns into per-member views).
+//! …) stays in [`Envelope::payload`] as the JSON text the store encoded;
+//! [`crate::Route`] carries only what routing needs: targets, the log
+//! position, and the parsed `roomUpdatedMany` (which the realtime tier turns
+//! into per-member views).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{Envelope, events};
-use crate::ids::{RoomId, UserId};
+use crate::chat_out::parse;
+use crate::envelope::{Envelope, raw};
+use crate::ids::UserId;
+use crate::kind::Kind;
 use crate::validate;
-use crate::wire::{MarkMessageRead, RoomUpdates, SendMessage};
+use crate::wire::{MarkMessageRead, SendMessage};
 
 /// The contract version this build writes and reads.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -54,9 +58,9 @@ pub enum Skip {
 }
 
 impl Skip {
-    fn malformed(env: &Envelope, why: impl Into<String>) -> Self {
+    pub(crate) fn malformed(env: &Envelope, why: impl Into<String>) -> Self {
         Self::Malformed {
-            kind: env.kind.clone(),
+            kind: env.kind.to_string(),
             why: why.into(),
         }
     }
@@ -153,7 +157,8 @@ pub enum ChatIn {
     NodeHeartbeat(NodeHeartbeat),
 }
 
-fn version(env: &Envelope) -> Result<(), Skip> {
+/// A newer contract version is a [`Skip`].
+pub(crate) fn version(env: &Envelope) -> Result<(), Skip> {
     if env.v > ENVELOPE_VERSION {
         return Err(Skip::NewerVersion(env.v));
     }
@@ -162,8 +167,7 @@ fn version(env: &Envelope) -> Result<(), Skip> {
 
 /// The payload, decoded and checked.
 fn payload<T: Check + serde::de::DeserializeOwned>(env: &Envelope) -> Result<T, Skip> {
-    let p =
-        T::deserialize(&env.payload).map_err(|e| Skip::malformed(env, format!("payload: {e}")))?;
+    let p: T = parse(env)?;
     p.check().map_err(|why| Skip::malformed(env, why))?;
     Ok(p)
 }
@@ -177,102 +181,33 @@ impl ChatIn {
     /// Decode a `chat.in` envelope.
     pub fn decode(env: &Envelope) -> Result<Self, Skip> {
         version(env)?;
-        Ok(match env.kind.as_str() {
-            events::SEND_MESSAGE => Self::SendMessage {
+        Ok(match &env.kind {
+            Kind::SendMessage => Self::SendMessage {
                 user: user(env)?,
                 cmd: payload(env)?,
             },
-            events::MARK_MESSAGE_READ => Self::MarkMessageRead {
+            Kind::MarkMessageRead => Self::MarkMessageRead {
                 user: user(env)?,
                 cmd: payload(env)?,
             },
-            events::PRESENCE_CHANGED => Self::PresenceChanged {
+            Kind::PresenceChanged => Self::PresenceChanged {
                 user: user(env)?,
                 cmd: payload(env)?,
             },
-            events::NODE_HEARTBEAT => Self::NodeHeartbeat(payload(env)?),
-            other => return Err(Skip::UnknownKind(other.to_owned())),
+            Kind::NodeHeartbeat => Self::NodeHeartbeat(payload(env)?),
+            other => return Err(Skip::UnknownKind(other.to_string())),
         })
     }
-}
 
-/// A `chat.out` event, as the realtime tier routes it. The payload it emits
-/// is the envelope's, unchanged.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ChatOut {
-    /// A logged room event ([`events::LOGGED`]) with its position: to
-    /// `room:<room>`, once per socket, in `eventSeq` order.
-    Logged {
-        /// The room.
-        room: RoomId,
-        /// Its position in the room's event log.
-        event_seq: i64,
-    },
-    /// A logged room event without a position (written before the event
-    /// log existed): to `room:<room>` as it comes.
-    ToRoom {
-        /// The room.
-        room: RoomId,
-    },
-    /// `roomUpdated` or `presence`: to `user:<user>`.
-    ToUser {
-        /// The user.
-        user: UserId,
-    },
-    /// `roomUpdatedMany`: each member named gets their own `roomUpdated`.
-    RoomUpdatedMany(Box<RoomUpdates>),
-    /// `roomRemoved`: the user's sockets leave the room, then the event
-    /// goes to `user:<user>` only.
-    RoomRemoved {
-        /// The room left.
-        room: RoomId,
-        /// The user removed.
-        user: UserId,
-    },
-    /// `typing`: to `room:<room>` except the typer's sockets.
-    Typing {
-        /// The room.
-        room: RoomId,
-        /// Whose sockets are skipped (`None`: nobody's).
-        typer: Option<UserId>,
-    },
-}
-
-impl ChatOut {
-    /// Decode a `chat.out` envelope.
-    pub fn decode(env: &Envelope) -> Result<Self, Skip> {
-        version(env)?;
-        let room = || {
-            env.room_id
-                .ok_or_else(|| Skip::malformed(env, "no roomId in the envelope"))
+    /// Its envelope (the user as `userId`), the payload encoded here, once.
+    pub fn envelope(&self) -> Envelope {
+        let (kind, user, payload) = match self {
+            Self::SendMessage { user, cmd } => (Kind::SendMessage, Some(*user), raw(cmd)),
+            Self::MarkMessageRead { user, cmd } => (Kind::MarkMessageRead, Some(*user), raw(cmd)),
+            Self::PresenceChanged { user, cmd } => (Kind::PresenceChanged, Some(*user), raw(cmd)),
+            Self::NodeHeartbeat(cmd) => (Kind::NodeHeartbeat, None, raw(cmd)),
         };
-        Ok(match env.kind.as_str() {
-            k if events::LOGGED.contains(&k) => match env.event_seq {
-                Some(event_seq) => Self::Logged {
-                    room: room()?,
-                    event_seq,
-                },
-                None => Self::ToRoom { room: room()? },
-            },
-            events::ROOM_UPDATED | events::PRESENCE => Self::ToUser { user: user(env)? },
-            events::ROOM_UPDATED_MANY => Self::RoomUpdatedMany(Box::new(
-                RoomUpdates::deserialize(&env.payload)
-                    .map_err(|e| Skip::malformed(env, format!("payload: {e}")))?,
-            )),
-            // Never tell a whole room it was removed: both targets or nothing.
-            events::ROOM_REMOVED => Self::RoomRemoved {
-                room: room()?,
-                user: user(env)?,
-            },
-            events::TYPING => Self::Typing {
-                room: room()?,
-                typer: env
-                    .payload
-                    .get("userId")
-                    .and_then(|u| u.as_str()?.parse().ok()),
-            },
-            other => return Err(Skip::UnknownKind(other.to_owned())),
-        })
+        Envelope::new(kind, None, user, payload)
     }
 }
 
@@ -304,9 +239,10 @@ impl SkipLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::RoomId;
     use serde_json::json;
 
-    fn command(kind: &str, payload: serde_json::Value) -> Envelope {
+    fn command(kind: Kind, payload: serde_json::Value) -> Envelope {
         Envelope::to_user(kind, UserId::new(), payload)
     }
 
@@ -314,7 +250,7 @@ mod tests {
     fn commands_decode_with_their_checks() {
         let room = RoomId::new();
         let send = command(
-            events::SEND_MESSAGE,
+            Kind::SendMessage,
             json!({"roomId": room, "clientMsgId": "c1", "body": "hi"}),
         );
         assert!(matches!(
@@ -322,19 +258,16 @@ mod tests {
             Ok(ChatIn::SendMessage { cmd, .. }) if cmd.room_id == room && cmd.body == "hi"
         ));
         let empty = command(
-            events::SEND_MESSAGE,
+            Kind::SendMessage,
             json!({"roomId": room, "clientMsgId": "c1", "body": "  "}),
         );
         assert!(matches!(
             ChatIn::decode(&empty),
             Err(Skip::Malformed { .. })
         ));
-        let back = command(
-            events::MARK_MESSAGE_READ,
-            json!({"roomId": room, "seq": -1}),
-        );
+        let back = command(Kind::MarkMessageRead, json!({"roomId": room, "seq": -1}));
         assert!(matches!(ChatIn::decode(&back), Err(Skip::Malformed { .. })));
-        let beat = Envelope::to_room(events::NODE_HEARTBEAT, room, json!({"node": "", "at": 1}));
+        let beat = Envelope::to_room(Kind::NodeHeartbeat, room, json!({"node": "", "at": 1}));
         assert!(matches!(ChatIn::decode(&beat), Err(Skip::Malformed { .. })));
         let mut anonymous = send.clone();
         anonymous.user_id = None;
@@ -345,20 +278,55 @@ mod tests {
     }
 
     #[test]
+    fn commands_round_trip_through_their_envelopes() {
+        let user = UserId::new();
+        let cmds = [
+            ChatIn::SendMessage {
+                user,
+                cmd: SendMessage {
+                    room_id: RoomId::new(),
+                    client_msg_id: "c1".into(),
+                    body: "hi".into(),
+                    reply_to: None,
+                },
+            },
+            ChatIn::MarkMessageRead {
+                user,
+                cmd: MarkMessageRead {
+                    room_id: RoomId::new(),
+                    seq: 4,
+                },
+            },
+            ChatIn::PresenceChanged {
+                user,
+                cmd: PresenceChanged {
+                    node: "n1".into(),
+                    online: true,
+                    at: 9,
+                },
+            },
+            ChatIn::NodeHeartbeat(NodeHeartbeat {
+                node: "n1".into(),
+                at: 9,
+            }),
+        ];
+        for cmd in cmds {
+            let env = Envelope::from_bytes(&cmd.envelope().encode().bytes).unwrap();
+            assert_eq!(ChatIn::decode(&env), Ok(cmd));
+        }
+    }
+
+    #[test]
     fn unknown_kinds_and_newer_versions_are_skipped() {
-        let env = command("teleport", json!({}));
+        let env = command(Kind::parse("teleport"), json!({}));
         assert_eq!(
             ChatIn::decode(&env),
             Err(Skip::UnknownKind("teleport".into()))
         );
-        assert_eq!(
-            ChatOut::decode(&env),
-            Err(Skip::UnknownKind("teleport".into()))
-        );
-        let mut newer = command(events::ROOM_UPDATED, json!({}));
+        let mut newer = command(Kind::SendMessage, json!({}));
         newer.v = ENVELOPE_VERSION + 1;
         assert_eq!(
-            ChatOut::decode(&newer),
+            ChatIn::decode(&newer),
             Err(Skip::NewerVersion(ENVELOPE_VERSION + 1))
         );
         let log = SkipLog::default();
@@ -369,45 +337,5 @@ mod tests {
         );
         assert!(!log.skipped("chat.out", &env, &skip), "not again");
         assert!(log.skipped("chat.out", &newer, &Skip::NewerVersion(2)));
-    }
-
-    #[test]
-    fn events_route_by_their_targets() {
-        let (room, user) = (RoomId::new(), UserId::new());
-        let mut logged = Envelope::to_room(events::RECEIVE_MESSAGE, room, json!({}));
-        assert_eq!(ChatOut::decode(&logged), Ok(ChatOut::ToRoom { room }));
-        logged.set_event_seq(4);
-        assert_eq!(
-            ChatOut::decode(&logged),
-            Ok(ChatOut::Logged { room, event_seq: 4 })
-        );
-        let to_user = Envelope::to_user(events::PRESENCE, user, json!({}));
-        assert_eq!(ChatOut::decode(&to_user), Ok(ChatOut::ToUser { user }));
-        let half_removed = Envelope::to_user(events::ROOM_REMOVED, user, json!({}));
-        assert!(matches!(
-            ChatOut::decode(&half_removed),
-            Err(Skip::Malformed { .. })
-        ));
-        let typing = Envelope::to_room(events::TYPING, room, json!({"userId": user}));
-        assert_eq!(
-            ChatOut::decode(&typing),
-            Ok(ChatOut::Typing {
-                room,
-                typer: Some(user)
-            })
-        );
-        let garbled = Envelope::to_room(events::ROOM_UPDATED_MANY, room, json!([]));
-        assert!(matches!(
-            ChatOut::decode(&garbled),
-            Err(Skip::Malformed { .. })
-        ));
-        let no_target = Envelope {
-            room_id: None,
-            ..logged
-        };
-        assert!(matches!(
-            ChatOut::decode(&no_target),
-            Err(Skip::Malformed { .. })
-        ));
     }
 }

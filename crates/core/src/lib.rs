@@ -2,27 +2,36 @@
 //!
 //! # Layout
 //! - [`ids`]: typed identifiers for users, rooms, messages and envelopes.
-//! - [`envelope`]: the JSON envelope that travels on the bus (`chat.out`, `chat.in`)
-//!   and the names of the events it carries.
-//! - [`contract`]: the same, typed: [`ChatOut`] and [`ChatIn`] decoded from an
-//!   envelope once, the contract version, and what a consumer skips.
+//! - [`envelope`]: the JSON envelope that travels on the bus (`chat.out`,
+//!   `chat.in`), and [`Encoded`], its bytes as stored and carried.
+//! - [`kind`]: [`Kind`], an envelope's `type`, one variant per event and command.
+//! - [`contract`]: the contract version, what a consumer skips, the checks
+//!   each command passes, and [`ChatIn`], the commands typed.
+//! - [`chat_out`]: [`ChatOut`], the events typed as producers build them, and
+//!   [`Route`], how the realtime tier routes one without parsing its payload.
 //! - [`wire`]: the objects clients see over HTTP and Socket.IO (`User`, `Room`, `Message`).
 //! - [`error`]: the machine-readable error codes shared by HTTP answers and Socket.IO ACKs.
 //! - [`replay`]: the room event log read back (`RoomEvents`), for replay.
 //! - [`validate`]: input rules (lengths, characters) shared by every tier.
 
+pub mod chat_out;
 pub mod contract;
 pub mod envelope;
 pub mod error;
 pub mod ids;
+pub mod kind;
 pub mod replay;
 pub mod validate;
 pub mod wire;
 
-pub use contract::{ChatIn, ChatOut, Check, ENVELOPE_VERSION, Skip, SkipLog};
-pub use envelope::{Envelope, events, topics};
+pub use chat_out::{ChatOut, Route};
+pub use contract::{
+    ChatIn, Check, ENVELOPE_VERSION, NodeHeartbeat, PresenceChanged, Skip, SkipLog,
+};
+pub use envelope::{Encoded, Envelope, topics};
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{EnvelopeId, MessageId, RoomId, UserId};
+pub use kind::Kind;
 pub use replay::{RoomEvent, RoomEvents};
 pub use wire::{
     MarkMessageRead, Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room,

@@ -4,18 +4,37 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::kind::Kind;
 
 /// One logged room event, exactly as it was emitted live.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomEvent {
     /// Its position in the room's log.
     pub event_seq: i64,
-    /// The Socket.IO event name (`receiveMessage`, `messageUpdated`, …).
+    /// The Socket.IO event (`receiveMessage`, `messageUpdated`, …).
     #[serde(rename = "type")]
-    pub kind: String,
-    /// The event's argument (its `eventSeq` included).
-    pub payload: Value,
+    pub kind: Kind,
+    /// The event's argument (its `eventSeq` included), as the JSON text the
+    /// store encoded: emitted as it is.
+    pub payload: Box<RawValue>,
+}
+
+impl RoomEvent {
+    /// The payload parsed (for inspection; replay emits the text).
+    pub fn payload_value(&self) -> Value {
+        serde_json::from_str(self.payload.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for RoomEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_seq == other.event_seq
+            && self.kind == other.kind
+            && self.payload.get() == other.payload.get()
+    }
 }
 
 /// The events of a room after a position (`GET /v1/rooms/{id}/events`).
@@ -63,8 +82,9 @@ mod tests {
     fn ev(seq: i64) -> RoomEvent {
         RoomEvent {
             event_seq: seq,
-            kind: "receiveMessage".into(),
-            payload: serde_json::json!({ "eventSeq": seq }),
+            kind: Kind::ReceiveMessage,
+            payload: serde_json::value::to_raw_value(&serde_json::json!({ "eventSeq": seq }))
+                .unwrap(),
         }
     }
 

@@ -174,7 +174,7 @@ fn session_updated(conn: &Conn, offset: Option<String>) {
     let parsed = Offset::parse(&offset).unwrap_or_default();
     let rooms: Vec<RoomId> = parsed.rooms.iter().map(|(r, _)| *r).collect();
     let payload = json!({ "rooms": rooms, "user": parsed.user });
-    conn.emit(recovery::SESSION_UPDATED, &payload, Some(offset));
+    conn.emit_json(recovery::SESSION_UPDATED, &payload, Some(offset));
 }
 
 fn bad_request(message: &str) -> ErrorBody {

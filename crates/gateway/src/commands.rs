@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use roomcast_core::{
-    Check, ErrorBody, ErrorCode, MarkMessageRead, RoomId, SendMessage, UserId, events,
+    ChatIn, Check, ErrorBody, ErrorCode, Kind, MarkMessageRead, RoomId, SendMessage, UserId,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -78,10 +78,10 @@ impl Commands {
         event: &str,
         data: Option<Value>,
     ) -> Option<Reply> {
-        Some(match event {
-            events::SEND_MESSAGE => self.send_message(user, data).await,
-            events::MARK_MESSAGE_READ => self.mark_read(user, data).await,
-            events::TYPING => self.typing(conn, user, data).await,
+        Some(match Kind::parse(event) {
+            Kind::SendMessage => self.send_message(user, data).await,
+            Kind::MarkMessageRead => self.mark_read(user, data).await,
+            Kind::Typing => self.typing(conn, user, data).await,
             _ => return None,
         })
     }
@@ -105,17 +105,17 @@ impl Commands {
         )?;
         p.check().map_err(bad_request)?;
         self.check_member(p.room_id, user).await?;
-        let value = serde_json::to_value(&p).expect("a payload serializes");
-        self.publish(events::SEND_MESSAGE, user, value).await?;
-        Ok(json!({ "ok": true, "clientMsgId": p.client_msg_id }))
+        let client_msg_id = p.client_msg_id.clone();
+        self.publish(ChatIn::SendMessage { user, cmd: p }).await?;
+        Ok(json!({ "ok": true, "clientMsgId": client_msg_id }))
     }
 
     async fn mark_read(&self, user: UserId, data: Option<Value>) -> Reply {
         let p: MarkMessageRead = payload(data, "markMessageRead expects {roomId, seq}")?;
         p.check().map_err(bad_request)?;
         self.check_member(p.room_id, user).await?;
-        let value = serde_json::to_value(&p).expect("a payload serializes");
-        self.publish(events::MARK_MESSAGE_READ, user, value).await?;
+        self.publish(ChatIn::MarkMessageRead { user, cmd: p })
+            .await?;
         Ok(json!({ "ok": true }))
     }
 
@@ -145,14 +145,11 @@ impl Commands {
         member_seq(self.cache.access(&*self.membership, room, user).await).map(drop)
     }
 
-    async fn publish(&self, kind: &str, user: UserId, payload: Value) -> Result<(), ErrorBody> {
-        self.publisher
-            .command(kind, user, payload)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, kind, "could not publish a command to chat.in");
-                internal("could not send, try again")
-            })
+    async fn publish(&self, cmd: ChatIn) -> Result<(), ErrorBody> {
+        self.publisher.command(&cmd).await.map_err(|e| {
+            tracing::warn!(error = %e, "could not publish a command to chat.in");
+            internal("could not send, try again")
+        })
     }
 }
 

@@ -90,7 +90,7 @@ async fn send_message_publishes_the_command_as_the_socket_user_then_acks() {
         "the socket's user, never the payload's"
     );
     assert_eq!(
-        env.payload,
+        env.payload_value(),
         json!({ "roomId": s.room, "clientMsgId": "m-1", "body": "hi" })
     );
     let reply_to = roomcast_core::MessageId::new();
@@ -101,7 +101,7 @@ async fn send_message_publishes_the_command_as_the_socket_user_then_acks() {
     .await
     .unwrap();
     let env = one(drain(&mut s.wire.chat_in));
-    assert_eq!(env.payload["replyTo"], json!(reply_to));
+    assert_eq!(env.payload_value()["replyTo"], json!(reply_to));
     assert!(drain(&mut s.wire.chat_out).is_empty());
 }
 
@@ -222,7 +222,7 @@ async fn mark_read_publishes_room_and_seq() {
     let env = one(drain(&mut s.wire.chat_in));
     assert_eq!(env.kind, "markMessageRead");
     assert_eq!(env.user_id, Some(s.user));
-    assert_eq!(env.payload, json!({ "roomId": s.room, "seq": 42 }));
+    assert_eq!(env.payload_value(), json!({ "roomId": s.room, "seq": 42 }));
 }
 
 #[tokio::test(start_paused = true)]
@@ -258,7 +258,7 @@ async fn typing_relays_to_chat_out_and_is_rate_limited_per_socket() {
     assert_eq!(relayed.kind, "typing");
     assert_eq!(relayed.room_id, Some(s.room));
     assert_eq!(
-        relayed.payload,
+        relayed.payload_value(),
         json!({ "roomId": s.room, "userId": s.user, "typing": true })
     );
     assert!(drain(&mut s.wire.chat_in).is_empty());
@@ -271,7 +271,10 @@ async fn typing_relays_to_chat_out_and_is_rate_limited_per_socket() {
     assert!(drain(&mut s.wire.chat_out).is_empty());
     tokio::time::sleep(Duration::from_millis(150)).await;
     s.run("typing", off).await.unwrap();
-    assert_eq!(one(drain(&mut s.wire.chat_out)).payload["typing"], false);
+    assert_eq!(
+        one(drain(&mut s.wire.chat_out)).payload_value()["typing"],
+        false
+    );
     // Another socket of the same user has its own bucket.
     s.commands.connected(ConnId(2));
     let reply = s.commands.run(ConnId(2), s.user, "typing", Some(on)).await;
@@ -287,7 +290,10 @@ async fn a_disconnect_ends_typing_and_frees_the_socket() {
     s.commands.disconnected(s.conn, s.user);
     tokio::time::sleep(Duration::from_millis(10)).await;
     let out = drain(&mut s.wire.chat_out);
-    let states: Vec<_> = out.iter().map(|e| e.payload["typing"].clone()).collect();
+    let states: Vec<_> = out
+        .iter()
+        .map(|e| e.payload_value()["typing"].clone())
+        .collect();
     assert_eq!(states, [json!(true), json!(false)]);
     // An event still in flight for the closed socket does nothing.
     let late = s

@@ -3,7 +3,9 @@
 //! Logged room events (those with an `eventSeq`) go through
 //! [`crate::replay::RoomLogs`]: once per socket, recorded for replay.
 //!
-//! Each envelope is decoded once into a [`ChatOut`]; one that this build
+//! Each envelope is decoded once (its payload kept as the JSON text it came
+//! as, and written into the Socket.IO frame as it is) and routed by its
+//! [`Route`]; one that this build
 //! cannot read (an unknown `type`, a newer contract version, a known `type`
 //! without its targets) is skipped and acked, logged once per kind, and the
 //! consumer goes on. Three events are routed specially:
@@ -27,7 +29,7 @@
 use std::sync::{Arc, LazyLock};
 
 use roomcast_bus::Subscription;
-use roomcast_core::{ChatOut, Envelope, RoomEvent, RoomId, SkipLog, UserId, events};
+use roomcast_core::{Envelope, Kind, RoomEvent, RoomId, Route, SkipLog, UserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::MembershipCache;
@@ -59,7 +61,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     roomcast_bus::consume(sub, shutdown, "chat.out", DEDUPE_WINDOW, |env| {
-        match ChatOut::decode(&env) {
+        match Route::of(&env) {
             Ok(event) => deliver(&transport, &cache, &logs, env, event),
             Err(skip) => {
                 SKIPPED.skipped("chat.out", &env, &skip);
@@ -76,11 +78,11 @@ fn deliver(
     cache: &MembershipCache,
     logs: &RoomLogs,
     env: Envelope,
-    event: ChatOut,
+    route: Route,
 ) {
-    match event {
+    match route {
         // A logged room event: once per socket, in order, recorded for replay.
-        ChatOut::Logged { room, event_seq } => {
+        Route::Logged { room, event_seq } => {
             let event = RoomEvent {
                 event_seq,
                 kind: env.kind,
@@ -89,36 +91,35 @@ fn deliver(
             let target = room_channel(room);
             logs.emit(room, event, |e, skip, offsets| {
                 let offset = |conn| offsets.of(conn);
-                transport.emit_logged(target, &e.kind, &e.payload, skip, offset);
+                transport.emit_logged(target, e.kind.as_str(), &e.payload, skip, offset);
             });
         }
-        ChatOut::ToRoom { room } | ChatOut::Typing { room, typer: None } => {
-            transport.emit(room_channel(room), &env.kind, &env.payload)
+        Route::ToRoom { room } | Route::Typing { room, typer: None } => {
+            transport.emit(room_channel(room), env.kind.as_str(), &env.payload)
         }
-        ChatOut::ToUser { user } => transport.emit(user_channel(user), &env.kind, &env.payload),
-        ChatOut::Typing {
+        Route::ToUser { user } => {
+            transport.emit(user_channel(user), env.kind.as_str(), &env.payload)
+        }
+        Route::Typing {
             room,
             typer: Some(typer),
-        } => transport.emit_except_user(room_channel(room), typer, &env.kind, &env.payload),
-        ChatOut::RoomUpdatedMany(updates) => {
+        } => transport.emit_except_user(room_channel(room), typer, env.kind.as_str(), &env.payload),
+        Route::RoomUpdatedMany(updates) => {
             for &user in updates.reads.keys() {
                 let target = user_channel(user);
                 if transport.room_len(&target) == 0 {
                     continue;
                 }
                 if let Some(view) = updates.view_for(user) {
-                    match serde_json::to_value(&view) {
-                        Ok(payload) => transport.emit(target, events::ROOM_UPDATED, &payload),
-                        Err(e) => tracing::error!(error = %e, "roomUpdated does not serialize"),
-                    }
+                    transport.emit_json(target, Kind::RoomUpdated.as_str(), &view);
                 }
             }
         }
-        ChatOut::RoomRemoved { room, user } => {
+        Route::RoomRemoved { room, user } => {
             transport.leave_user(user, room_channel(room));
             logs.removed(user, room);
             cache.forget(room, user);
-            transport.emit(user_channel(user), &env.kind, &env.payload);
+            transport.emit(user_channel(user), env.kind.as_str(), &env.payload);
         }
     }
 }

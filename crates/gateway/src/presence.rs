@@ -24,8 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use roomcast_core::{UserId, events};
-use serde_json::json;
+use roomcast_core::{ChatIn, NodeHeartbeat, PresenceChanged, UserId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -147,10 +146,13 @@ impl Presence {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let payload = json!({ "node": self.node, "at": self.next_at() });
+            let beat = ChatIn::NodeHeartbeat(NodeHeartbeat {
+                node: self.node.clone(),
+                at: self.next_at(),
+            });
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                res = publisher.node_event(events::NODE_HEARTBEAT, payload) => if let Err(e) = res {
+                res = publisher.command(&beat) => if let Err(e) = res {
                     tracing::warn!(error = %e, "could not publish the node heartbeat");
                 }
             }
@@ -232,11 +234,15 @@ impl Presence {
     }
 
     async fn publish(&self, publisher: &Publisher, user: UserId, online: bool, at: i64) -> bool {
-        let payload = json!({ "node": self.node, "online": online, "at": at });
-        match publisher
-            .command(events::PRESENCE_CHANGED, user, payload)
-            .await
-        {
+        let cmd = ChatIn::PresenceChanged {
+            user,
+            cmd: PresenceChanged {
+                node: self.node.clone(),
+                online,
+                at,
+            },
+        };
+        match publisher.command(&cmd).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, %user, online, "could not publish presenceChanged");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use roomcast_core::{Envelope, UserId, events};
+use roomcast_core::{Envelope, Kind, UserId};
 use tokio::time::sleep;
 
 use super::*;
@@ -11,14 +11,14 @@ use crate::test_support::{Wire, drain};
 /// `(user, online, at)` of each `presenceChanged`, checking the envelope.
 fn changes(envs: Vec<Envelope>) -> Vec<(UserId, bool, i64)> {
     envs.into_iter()
-        .filter(|e| e.kind == events::PRESENCE_CHANGED)
+        .filter(|e| e.kind == Kind::PresenceChanged)
         .map(|e| {
-            assert_eq!(e.payload["node"], "rt-1");
+            assert_eq!(e.payload_value()["node"], "rt-1");
             assert_eq!(e.room_id, None);
             (
                 e.user_id.expect("userId set"),
-                e.payload["online"].as_bool().unwrap(),
-                e.payload["at"].as_i64().unwrap(),
+                e.payload_value()["online"].as_bool().unwrap(),
+                e.payload_value()["at"].as_i64().unwrap(),
             )
         })
         .collect()
@@ -175,9 +175,9 @@ async fn heartbeats_every_interval_until_shutdown() {
     let beats = drain(&mut wire.chat_in);
     assert_eq!(beats.len(), 4);
     for b in &beats {
-        assert_eq!(b.kind, events::NODE_HEARTBEAT);
-        assert_eq!(b.payload["node"], "rt-1");
-        assert!(b.payload["at"].as_i64().unwrap() > 0);
+        assert_eq!(b.kind, Kind::NodeHeartbeat);
+        assert_eq!(b.payload_value()["node"], "rt-1");
+        assert!(b.payload_value()["at"].as_i64().unwrap() > 0);
         assert_eq!((b.user_id, b.room_id), (None, None));
     }
     shutdown.cancel();

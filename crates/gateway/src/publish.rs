@@ -10,10 +10,9 @@
 use std::sync::Arc;
 
 use roomcast_bus::{Bus, BusError, Topics};
-use roomcast_core::{Envelope, RoomId, UserId, events};
-use serde_json::Value;
+use roomcast_core::{ChatIn, ChatOut, RoomId, Typing, UserId};
 
-/// Publishes the gateway's envelopes.
+/// Publishes the gateway's envelopes, each encoded once, here.
 #[derive(Clone)]
 pub struct Publisher {
     bus: Arc<dyn Bus>,
@@ -26,35 +25,21 @@ impl Publisher {
         Self { bus, topics }
     }
 
-    /// A `chat.in` command `kind` of `user` (the verified socket user, set as
-    /// the envelope's `userId`).
-    pub async fn command(&self, kind: &str, user: UserId, payload: Value) -> Result<(), BusError> {
-        let env = Envelope::to_user(kind, user, payload);
+    /// A `chat.in` command (a user's carries the verified socket user as the
+    /// envelope's `userId`; `nodeHeartbeat` has neither room nor user).
+    pub async fn command(&self, cmd: &ChatIn) -> Result<(), BusError> {
+        let env = cmd.envelope().encode();
         self.bus.publish(&self.topics.chat_in, &env).await
     }
 
-    /// A `chat.in` event of this node with neither room nor user (`nodeHeartbeat`).
-    pub async fn node_event(&self, kind: &str, payload: Value) -> Result<(), BusError> {
-        let env = Envelope {
-            user_id: None,
-            ..Envelope::to_user(kind, UserId::new(), payload)
-        };
-        self.bus.publish(&self.topics.chat_in, &env).await
-    }
-
-    /// A `typing` event to `room:<room>` on `chat.out` (payload
-    /// [`roomcast_core::Typing`]).
+    /// A `typing` event to `room:<room>` on `chat.out`.
     pub async fn typing(&self, room: RoomId, user: UserId, typing: bool) -> Result<(), BusError> {
-        let payload = roomcast_core::Typing {
+        let event = ChatOut::Typing(Typing {
             room_id: room,
             user_id: user,
             typing,
-        };
-        let env = Envelope::to_room(
-            events::TYPING,
-            room,
-            serde_json::to_value(payload).expect("a Typing serializes"),
-        );
+        });
+        let env = event.envelope(None).encode();
         self.bus.publish(&self.topics.chat_out, &env).await
     }
 }

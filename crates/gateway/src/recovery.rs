@@ -39,8 +39,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use roomcast_core::{RoomEvent, RoomId, UserId, events, validate, wire};
-use serde_json::Value;
+use roomcast_core::{Kind, RoomEvent, RoomId, UserId, validate, wire};
 
 use crate::consumer::{room_channel, user_channel};
 use crate::membership::{Membership, member_seq};
@@ -191,11 +190,11 @@ pub fn restore(plan: Plan, conn: &Conn, logs: &Arc<RoomLogs>, membership: &Arc<d
                 room_id: *room,
                 user_id: who.user,
             };
-            let payload = serde_json::to_value(removed).unwrap_or(Value::Null);
-            conn.emit(events::ROOM_REMOVED, &payload, None);
+            conn.emit_json(Kind::RoomRemoved.as_str(), &removed, None);
         }
     }
-    let send = |e: &RoomEvent, offset: Option<String>| conn.emit(&e.kind, &e.payload, offset);
+    let send =
+        |e: &RoomEvent, offset: Option<String>| conn.emit(e.kind.as_str(), &e.payload, offset);
     let mut joined = Vec::with_capacity(plan.rooms.len());
     let mut again = Vec::new();
     for room_plan in plan.rooms {
@@ -268,10 +267,7 @@ async fn finish(
     match membership.rooms(conn.user(), validate::MAX_ROOM_PAGE).await {
         Ok(list) => {
             for view in &list.rooms {
-                match serde_json::to_value(view) {
-                    Ok(payload) => conn.emit(events::ROOM_UPDATED, &payload, None),
-                    Err(e) => tracing::error!(error = %e, "roomUpdated does not serialize"),
-                }
+                conn.emit_json(Kind::RoomUpdated.as_str(), view, None);
             }
         }
         Err(e) => {

@@ -463,7 +463,8 @@ pub async fn rejoin(
     since: i64,
 ) -> Result<(bool, i64), ErrorBody> {
     let who = SocketRef::of(conn);
-    let send = |e: &RoomEvent, offset: Option<String>| conn.emit(&e.kind, &e.payload, offset);
+    let send =
+        |e: &RoomEvent, offset: Option<String>| conn.emit(e.kind.as_str(), &e.payload, offset);
     let join = || conn.join(room_channel(room));
     if let Seam::Joined(n) = logs.rejoin(room, who, since, send, join) {
         return Ok((true, since + n as i64));

@@ -5,12 +5,13 @@ use std::sync::Mutex as StdMutex;
 use serde_json::json;
 
 use super::*;
+use roomcast_core::Kind;
 
 fn ev(seq: i64) -> RoomEvent {
     RoomEvent {
         event_seq: seq,
-        kind: "receiveMessage".into(),
-        payload: json!({ "eventSeq": seq }),
+        kind: Kind::ReceiveMessage,
+        payload: serde_json::value::to_raw_value(&json!({ "eventSeq": seq })).unwrap(),
     }
 }
 

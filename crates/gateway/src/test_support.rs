@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use roomcast_bus::{Bus, BusError, MemoryBus, Mode, Subscription, Topics};
 use roomcast_core::RoomAccess;
-use roomcast_core::{Envelope, RoomId, UserId};
+use roomcast_core::{Encoded, Envelope, RoomId, UserId};
 
 use crate::membership::{Membership, MembershipError};
 use crate::publish::Publisher;
@@ -30,7 +30,7 @@ impl Bus for FlakyBus {
     fn name(&self) -> &'static str {
         "flaky-memory"
     }
-    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), BusError> {
+    async fn publish(&self, topic: &str, envelope: &Encoded) -> Result<(), BusError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(BusError::Unavailable("test says no".into()));
         }

@@ -17,7 +17,9 @@
 //!   is its own task), and one may still be in flight after `on_disconnect`.
 //!
 //! Broadcasts are encoded once and the same bytes are queued to every socket
-//! they reach. Limits: each connection queues at most
+//! they reach. A payload that arrives as JSON text (a `chat.out` envelope's,
+//! a logged event's) is written into the frame as it is
+//! ([`serde_json::value::RawValue`]): never parsed, never encoded again. Limits: each connection queues at most
 //! [`SocketIoConfig::max_buffer_size`] outgoing frames. When an emit finds
 //! the queue full, the connection is closed as a slow consumer (its client
 //! sees the transport close and reconnects, then reloads or replays), never
@@ -28,8 +30,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use roomcast_core::UserId;
-use roomcast_sio::{ConnectInfo, DisconnectReason, Event, Payload, SocketIo, engine::service};
+use roomcast_sio::{ConnectInfo, DisconnectReason, Event, SocketIo, engine::service};
+use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Protocol settings (Engine.IO ping interval and timeout, `maxPayload`,
 /// the per-connection queue bound, the connect timeout, long-polling on or
@@ -111,13 +115,17 @@ impl Conn {
 
     /// Send `event` with `payload` to this socket only (a replay), with the
     /// recovery `offset` as a last argument if given.
-    pub fn emit(&self, event: &str, payload: &Value, offset: Option<String>) {
-        let mut args = Payload::json(payload.clone());
-        if let Some(offset) = offset {
-            args = args.with(Value::String(offset));
-        }
-        if let Err(e) = self.0.emit(event, &args) {
+    pub fn emit(&self, event: &str, payload: &RawValue, offset: Option<String>) {
+        if let Err(e) = self.0.emit_raw(event, payload.get(), offset.as_deref()) {
             tracing::debug!(error = %e, "could not send a replayed event");
+        }
+    }
+
+    /// [`Conn::emit`] of a value encoded here.
+    pub fn emit_json(&self, event: &str, payload: &impl Serialize, offset: Option<String>) {
+        match serde_json::value::to_raw_value(payload) {
+            Ok(raw) => self.emit(event, &raw, offset),
+            Err(e) => tracing::error!(event, error = %e, "an event payload does not serialize"),
         }
     }
 
@@ -207,10 +215,19 @@ impl Transport {
     }
 
     /// Emit `event` with `payload` to every socket of this node in `room`,
-    /// encoded once. A connection whose queue is full is closed (see the
-    /// module docs).
-    pub fn emit(&self, room: String, event: &str, payload: &Value) {
-        self.io.emit(&room, event, &Payload::json(payload.clone()));
+    /// written into one frame as it is. A connection whose queue is full is
+    /// closed (see the module docs).
+    pub fn emit(&self, room: String, event: &str, payload: &RawValue) {
+        self.io
+            .emit_raw_each(&room, |_| true, event, payload.get(), |_| None);
+    }
+
+    /// [`Transport::emit`] of a value encoded here, once.
+    pub fn emit_json(&self, room: String, event: &str, payload: &impl Serialize) {
+        match serde_json::value::to_raw_value(payload) {
+            Ok(raw) => self.emit(room, event, &raw),
+            Err(e) => tracing::error!(event, error = %e, "an event payload does not serialize"),
+        }
     }
 
     /// A logged room event: [`Self::emit`], skipping the sockets `skip`,
@@ -220,28 +237,24 @@ impl Transport {
         &self,
         room: String,
         event: &str,
-        payload: &Value,
+        payload: &RawValue,
         skip: &[ConnId],
         offset: impl Fn(ConnId) -> Option<String>,
     ) {
-        self.io.emit_each(
+        self.io.emit_raw_each(
             &room,
             |s| !skip.contains(&s.id),
             event,
-            &Payload::json(payload.clone()),
+            payload.get(),
             |s| offset(s.id),
         );
     }
 
     /// Emit to every socket of this node in `room` except those authenticated
     /// as `user` (whether or not they joined `user:<id>`).
-    pub fn emit_except_user(&self, room: String, user: UserId, event: &str, payload: &Value) {
-        self.io.emit_where(
-            &room,
-            |s| s.user != user,
-            event,
-            &Payload::json(payload.clone()),
-        );
+    pub fn emit_except_user(&self, room: String, user: UserId, event: &str, payload: &RawValue) {
+        self.io
+            .emit_raw_each(&room, |s| s.user != user, event, payload.get(), |_| None);
     }
 
     /// Make every socket of this node authenticated as `user` leave `room`

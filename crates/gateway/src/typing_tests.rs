@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use roomcast_core::{Envelope, RoomId, UserId, events};
+use roomcast_core::{Envelope, Kind, RoomId, UserId};
 use tokio::time::sleep;
 
 use super::*;
@@ -20,10 +20,10 @@ fn ms(n: u64) -> Duration {
 fn relays(envs: Vec<Envelope>, room: RoomId) -> Vec<(UserId, bool)> {
     envs.into_iter()
         .map(|e| {
-            assert_eq!(e.kind, events::TYPING);
+            assert_eq!(e.kind, Kind::Typing);
             assert_eq!(e.room_id, Some(room), "room-targeted");
             assert_eq!(e.user_id, None, "no user target");
-            let t: roomcast_core::Typing = serde_json::from_value(e.payload).unwrap();
+            let t: roomcast_core::Typing = serde_json::from_str(e.payload.get()).unwrap();
             assert_eq!(t.room_id, room);
             (t.user_id, t.typing)
         })
@@ -124,7 +124,12 @@ async fn a_disconnect_ends_the_states_the_socket_last_refreshed() {
     sleep(ms(5000)).await;
     let mut rest: Vec<_> = drain(&mut wire.chat_out)
         .into_iter()
-        .map(|e| (e.room_id.unwrap() == r2, e.payload["typing"].as_bool()))
+        .map(|e| {
+            (
+                e.room_id.unwrap() == r2,
+                e.payload_value()["typing"].as_bool(),
+            )
+        })
         .collect();
     rest.sort();
     assert_eq!(rest, [(false, Some(false)), (true, Some(false))]);
@@ -163,7 +168,10 @@ async fn many_pairs_each_get_one_expiry() {
     assert_eq!(relay.len(), 50);
     sleep(ms(5100)).await;
     let out = drain(&mut wire.chat_out);
-    let falses = out.iter().filter(|e| e.payload["typing"] == false).count();
+    let falses = out
+        .iter()
+        .filter(|e| e.payload_value()["typing"] == false)
+        .count();
     assert_eq!((out.len(), falses), (100, 50));
     assert!(relay.is_empty());
 }

@@ -14,7 +14,7 @@ use futures::{SinkExt, StreamExt};
 use roomcast_auth::Tokens;
 use roomcast_bus::{Bus, MemoryBus, Mode, Subscription, Topics};
 use roomcast_core::RoomAccess;
-use roomcast_core::{Envelope, RoomId, UserId, events};
+use roomcast_core::{Envelope, Kind, RoomId, UserId};
 use roomcast_gateway::membership::MembershipError;
 use roomcast_gateway::{ChatConfig, Gateway, GatewayDeps, Membership, SocketIoConfig};
 use serde_json::{Value, json};
@@ -114,11 +114,11 @@ impl Server {
     }
 
     async fn publish_out(&self, env: &Envelope) {
-        self.bus.publish("chat.out", env).await.unwrap();
+        self.bus.publish("chat.out", &env.encode()).await.unwrap();
     }
 
     /// The next `chat.in` envelope of `kind`, skipping others.
-    async fn next_in(&mut self, kind: &str) -> Envelope {
+    async fn next_in(&mut self, kind: Kind) -> Envelope {
         tokio::time::timeout(WAIT, async {
             loop {
                 let env = self.chat_in.next().await.unwrap().unwrap().envelope;
@@ -217,24 +217,24 @@ impl Client {
 /// A `receiveMessage`-shaped marker to `room`: once a socket sees it, it has
 /// seen everything published to the room before it.
 fn marker(room: RoomId, n: u64) -> Envelope {
-    Envelope::to_room(events::RECEIVE_MESSAGE, room, json!({ "marker": n }))
+    Envelope::to_room(Kind::ReceiveMessage, room, json!({ "marker": n }))
 }
 
 #[tokio::test]
 async fn presence_is_counted_per_user_and_published_on_chat_in() {
     let mut s = serve().await;
-    let beat = s.next_in(events::NODE_HEARTBEAT).await;
-    let node = beat.payload["node"].as_str().unwrap().to_owned();
+    let beat = s.next_in(Kind::NodeHeartbeat).await;
+    let node = beat.payload_value()["node"].as_str().unwrap().to_owned();
     assert!(
         node.starts_with("rt-test:"),
         "{node}: the node and its start time"
     );
     let u = UserId::new();
     let a = s.client(u).await;
-    let on = s.next_in(events::PRESENCE_CHANGED).await;
+    let on = s.next_in(Kind::PresenceChanged).await;
     assert_eq!(on.user_id, Some(u));
     assert_eq!(
-        (&on.payload["node"], &on.payload["online"]),
+        (&on.payload_value()["node"], &on.payload_value()["online"]),
         (&json!(node), &json!(true))
     );
     let b = s.client(u).await;
@@ -242,12 +242,12 @@ async fn presence_is_counted_per_user_and_published_on_chat_in() {
     // `b` is still connected: the next change is only when it goes too.
     tokio::time::sleep(Duration::from_millis(100)).await;
     b.close().await;
-    let off = s.next_in(events::PRESENCE_CHANGED).await;
+    let off = s.next_in(Kind::PresenceChanged).await;
     assert_eq!(
-        (off.user_id, &off.payload["online"]),
+        (off.user_id, &off.payload_value()["online"]),
         (Some(u), &json!(false))
     );
-    assert!(off.payload["at"].as_i64() > on.payload["at"].as_i64());
+    assert!(off.payload_value()["at"].as_i64() > on.payload_value()["at"].as_i64());
 }
 
 #[tokio::test]
@@ -263,9 +263,9 @@ async fn send_message_is_acked_after_reaching_chat_in() {
         )
         .await;
     assert_eq!(ack, json!({ "ok": true, "clientMsgId": "c1" }));
-    let env = s.next_in(events::SEND_MESSAGE).await;
+    let env = s.next_in(Kind::SendMessage).await;
     assert_eq!(
-        (env.user_id, &env.payload["body"]),
+        (env.user_id, &env.payload_value()["body"]),
         (Some(u), &json!("hello"))
     );
     let bad = c
@@ -345,7 +345,7 @@ async fn room_removed_takes_the_users_sockets_out_of_the_room_first() {
     g3.call("joinRoom", json!({ "roomId": room })).await;
     g3.call("joinRoom", json!({ "roomId": other })).await;
     let payload = json!({ "roomId": room, "userId": gone });
-    let mut removed = Envelope::to_room(events::ROOM_REMOVED, room, payload.clone());
+    let mut removed = Envelope::to_room(Kind::RoomRemoved, room, payload.clone());
     removed.user_id = Some(gone);
     s.publish_out(&removed).await;
     s.publish_out(&marker(room, 2)).await;
@@ -364,7 +364,7 @@ async fn room_removed_takes_the_users_sockets_out_of_the_room_first() {
         g3.event().await,
         ("receiveMessage".into(), json!({ "marker": 9 }))
     );
-    let user_only = Envelope::to_user(events::ROOM_UPDATED, gone, json!({ "n": 3 }));
+    let user_only = Envelope::to_user(Kind::RoomUpdated, gone, json!({ "n": 3 }));
     s.publish_out(&user_only).await;
     for g in [&mut g1, &mut g2] {
         assert_eq!(g.event().await, ("roomUpdated".into(), json!({ "n": 3 })));
@@ -389,12 +389,8 @@ async fn leave_room_stops_the_rooms_events_on_that_socket_only() {
     let bad = a.call("leaveRoom", json!({})).await;
     assert_eq!(bad["error"]["code"], "bad_request");
     s.publish_out(&marker(room, 4)).await;
-    s.publish_out(&Envelope::to_user(
-        events::ROOM_UPDATED,
-        u,
-        json!({ "n": 5 }),
-    ))
-    .await;
+    s.publish_out(&Envelope::to_user(Kind::RoomUpdated, u, json!({ "n": 5 })))
+        .await;
     assert_eq!(a.event().await, ("roomUpdated".into(), json!({ "n": 5 })));
     assert_eq!(
         b.event().await,
@@ -407,12 +403,12 @@ async fn shutdown_publishes_the_nodes_users_offline_and_ends_the_tasks() {
     let mut s = serve().await;
     let u = UserId::new();
     let _c = s.client(u).await;
-    let on = s.next_in(events::PRESENCE_CHANGED).await;
-    assert_eq!(on.payload["online"], true);
+    let on = s.next_in(Kind::PresenceChanged).await;
+    assert_eq!(on.payload_value()["online"], true);
     s.shutdown.cancel();
-    let off = s.next_in(events::PRESENCE_CHANGED).await;
+    let off = s.next_in(Kind::PresenceChanged).await;
     assert_eq!(
-        (off.user_id, &off.payload["online"]),
+        (off.user_id, &off.payload_value()["online"]),
         (Some(u), &json!(false))
     );
     for t in std::mem::take(&mut s.gateway_tasks) {
@@ -436,7 +432,7 @@ async fn room_updated_many_tells_each_member_their_own_view() {
     let mut sb = s.client(b).await;
     sb.call("joinRoom", json!({ "roomId": room })).await;
 
-    let garbled = Envelope::to_room(events::ROOM_UPDATED_MANY, room, json!({ "reads": 1 }));
+    let garbled = Envelope::to_room(Kind::RoomUpdatedMany, room, json!({ "reads": 1 }));
     s.publish_out(&garbled).await;
     let updates = RoomUpdates {
         room: Room {
@@ -453,7 +449,7 @@ async fn room_updated_many_tells_each_member_their_own_view() {
         reads: [(a, 1), (b, 0), (c, 3)].into(),
     };
     let many = Envelope::to_room(
-        events::ROOM_UPDATED_MANY,
+        Kind::RoomUpdatedMany,
         room,
         serde_json::to_value(&updates).unwrap(),
     );
@@ -488,9 +484,13 @@ async fn an_envelope_of_an_unknown_kind_or_a_newer_version_is_skipped_and_the_co
     // From a newer node: a type this build does not know, and a known type
     // in a newer contract version. Several of each: only one log line each.
     for n in 0..3 {
-        s.publish_out(&Envelope::to_room("teleport", room, json!({ "n": n })))
-            .await;
-        let mut newer = Envelope::to_user(events::ROOM_UPDATED, u, json!({ "newer": n }));
+        s.publish_out(&Envelope::to_room(
+            Kind::parse("teleport"),
+            room,
+            json!({ "n": n }),
+        ))
+        .await;
+        let mut newer = Envelope::to_user(Kind::RoomUpdated, u, json!({ "newer": n }));
         newer.v = roomcast_core::ENVELOPE_VERSION + 1;
         s.publish_out(&newer).await;
     }

@@ -113,6 +113,18 @@ impl<H: Handler> SocketIo<H> {
         self.root().emit_each(room, keep, event, payload, last)
     }
 
+    /// [`Nsp::emit_raw_each`] on `/`.
+    pub fn emit_raw_each(
+        &self,
+        room: &str,
+        keep: impl Fn(&H::Data) -> bool,
+        event: &str,
+        arg: &str,
+        last: impl Fn(&H::Data) -> Option<String>,
+    ) -> usize {
+        self.root().emit_raw_each(room, keep, event, arg, last)
+    }
+
     /// Every socket of `/` in `room` whose data passes `pick` leaves `room`.
     pub fn leave_where(&self, room: &str, pick: impl Fn(&H::Data) -> bool) {
         for conn in self.root().sockets_in(room) {
@@ -204,7 +216,13 @@ impl<D: Send + Sync + 'static> Nsp<D> {
 
     /// Emit to the sockets in `room`; returns how many it reached.
     pub fn emit(&self, room: &str, event: &str, payload: &Payload) -> usize {
-        self.broadcast(Some(room), None, |_| true, event, payload, |_| None)
+        self.broadcast(
+            Some(room),
+            None,
+            |_| true,
+            self.event(event, payload),
+            |_| None,
+        )
     }
 
     /// Emit to the sockets in `room` whose data passes `keep`.
@@ -215,12 +233,13 @@ impl<D: Send + Sync + 'static> Nsp<D> {
         event: &str,
         payload: &Payload,
     ) -> usize {
-        self.broadcast(Some(room), None, keep, event, payload, |_| None)
+        self.broadcast(Some(room), None, keep, self.event(event, payload), |_| None)
     }
 
     /// Emit to the sockets in `room` that are not in `except`.
     pub fn emit_except(&self, room: &str, except: &str, event: &str, payload: &Payload) -> usize {
-        self.broadcast(Some(room), Some(except), |_| true, event, payload, |_| None)
+        let msg = self.event(event, payload);
+        self.broadcast(Some(room), Some(except), |_| true, msg, |_| None)
     }
 
     /// Emit to the sockets in `room` whose data passes `keep`, each with one
@@ -237,12 +256,31 @@ impl<D: Send + Sync + 'static> Nsp<D> {
         payload: &Payload,
         last: impl Fn(&D) -> Option<String>,
     ) -> usize {
-        self.broadcast(Some(room), None, keep, event, payload, last)
+        self.broadcast(Some(room), None, keep, self.event(event, payload), last)
+    }
+
+    /// [`Nsp::emit_each`] of an event whose one argument is already JSON
+    /// text ([`Message::event_raw`]): written into the frame as it is.
+    pub fn emit_raw_each(
+        &self,
+        room: &str,
+        keep: impl Fn(&D) -> bool,
+        event: &str,
+        arg: &str,
+        last: impl Fn(&D) -> Option<String>,
+    ) -> usize {
+        let msg = || Message::event_raw(&self.ns.name, event, arg);
+        self.broadcast(Some(room), None, keep, msg, last)
     }
 
     /// Emit to every socket of the namespace.
     pub fn emit_all(&self, event: &str, payload: &Payload) -> usize {
-        self.broadcast(None, None, |_| true, event, payload, |_| None)
+        self.broadcast(None, None, |_| true, self.event(event, payload), |_| None)
+    }
+
+    /// The encoding of an event, made once a broadcast has someone to reach.
+    fn event<'a>(&'a self, event: &'a str, payload: &'a Payload) -> impl FnOnce() -> Message + 'a {
+        move || Message::event(&self.ns.name, event, payload, None)
     }
 
     fn broadcast(
@@ -250,8 +288,7 @@ impl<D: Send + Sync + 'static> Nsp<D> {
         room: Option<&str>,
         except: Option<&str>,
         keep: impl Fn(&D) -> bool,
-        event: &str,
-        payload: &Payload,
+        msg: impl FnOnce() -> Message,
         last: impl Fn(&D) -> Option<String>,
     ) -> usize {
         let Some(server) = self.ns.server.upgrade() else {
@@ -262,7 +299,7 @@ impl<D: Send + Sync + 'static> Nsp<D> {
         if members.is_empty() {
             return 0;
         }
-        let msg = Message::event(&self.ns.name, event, payload, None);
+        let msg = msg();
         // Sockets with the same last argument (typically every socket in a
         // room that joined nothing else) share one encoding.
         let mut shared: Option<(String, Message)> = None;

@@ -37,6 +37,21 @@ impl Message {
         Self::build(kind, nsp, ack_id, payload, &json)
     }
 
+    /// An EVENT `[event, arg]` whose one argument is already JSON text
+    /// (`arg` is written as it is: it must be valid JSON, which the caller
+    /// holds as a [`serde_json::value::RawValue`], say). A payload passed
+    /// through from elsewhere is then never parsed or encoded again.
+    pub fn event_raw(nsp: &str, event: &str, arg: &str) -> Self {
+        let name = Value::String(event.to_owned()).to_string();
+        let mut json = String::with_capacity(name.len() + arg.len() + 3);
+        json.push('[');
+        json.push_str(&name);
+        json.push(',');
+        json.push_str(arg);
+        json.push(']');
+        Self::build(PacketType::Event, nsp, None, &Payload::empty(), &json)
+    }
+
     /// An ACK (BINARY_ACK with attachments) answering `id` with `[...args]`.
     pub fn ack(nsp: &str, id: u64, payload: &Payload) -> Self {
         let json = Value::Array(payload.args.clone()).to_string();
@@ -141,6 +156,17 @@ mod tests {
 
     fn texts(m: &Message) -> Vec<&[u8]> {
         m.frames().iter().map(|f| &f.data[..]).collect()
+    }
+
+    #[test]
+    fn a_raw_argument_is_written_as_it_is() {
+        let raw = Message::event_raw("/", "hi", r#"{ "a":1 }"#);
+        assert_eq!(texts(&raw), [&br#"42["hi",{ "a":1 }]"#[..]]);
+        let same = Message::event("/", "hi", &Payload::json(json!({"a": 1})), None);
+        let raw = Message::event_raw("/", "hi", r#"{"a":1}"#);
+        assert_eq!(raw, same);
+        let ns = Message::event_raw("/admin", "x", "2");
+        assert_eq!(texts(&ns), [&br#"42/admin,["x",2]"#[..]]);
     }
 
     #[test]

@@ -225,6 +225,17 @@ impl<D: Send + Sync + 'static> Conn<D> {
             .send(&Message::event(&self.0.ns.name, event, payload, None))
     }
 
+    /// Emit an event whose one argument is already JSON text
+    /// ([`Message::event_raw`]), with `last` as one more argument if given
+    /// (a connection state recovery offset).
+    pub fn emit_raw(&self, event: &str, arg: &str, last: Option<&str>) -> Result<(), EmitError> {
+        let msg = Message::event_raw(&self.0.ns.name, event, arg);
+        match last.and_then(|l| msg.with_last_arg(l)) {
+            Some(with) => self.0.send(&with),
+            None => self.0.send(&msg),
+        }
+    }
+
     /// Emit an event and wait up to `timeout` for the client's ack.
     pub async fn emit_with_ack(
         &self,

@@ -1,5 +1,5 @@
 //! The chat rules that do not depend on SQL: who may do what to a room or a
-//! message, the `chat.out` envelopes each change queues, a room as one member
+//! message, the `chat.out` events ([`ChatOut`]) each change queues, a room as one member
 //! sees it ([`RoomState::view`]), the room-list cursor and DM keys.
 //!
 //! Everything here is pure; [`crate::sql`] reads rows into these types, asks
@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use roomcast_core::{
-    Envelope, Message, Presence, ReactionEvent, ReadUpdate, Role, Room, RoomId, RoomKind,
-    RoomRemoved, RoomUpdates, RoomView, UserId, events,
+    ChatOut, Message, Presence, ReactionEvent, ReadUpdate, Role, Room, RoomId, RoomKind,
+    RoomRemoved, RoomUpdates, RoomView, UserId,
 };
 
 use crate::StoreError;
@@ -46,9 +46,9 @@ impl RoomState {
     }
 
     /// `roomUpdated` to every member, each with their own view: one
-    /// `roomUpdatedMany` envelope (to the room) that the realtime tier turns
+    /// `roomUpdatedMany` event (to the room) that the realtime tier turns
     /// into each member's `roomUpdated`.
-    pub fn updated_to_all(&self) -> Envelope {
+    pub fn updated_to_all(&self) -> ChatOut {
         let updates = RoomUpdates {
             room: self.room.clone(),
             last_message: self.last_message.clone(),
@@ -59,8 +59,7 @@ impl RoomState {
                 .map(|m| (*m, self.read.get(m).copied().unwrap_or(0)))
                 .collect(),
         };
-        let payload = serde_json::to_value(&updates).expect("wire types serialize");
-        Envelope::to_room(events::ROOM_UPDATED_MANY, self.room.id, payload)
+        ChatOut::RoomUpdatedMany(Box::new(updates))
     }
 }
 
@@ -185,66 +184,54 @@ pub(crate) fn bad_reply() -> StoreError {
 
 // ---- Events ---------------------------------------------------------------
 
-/// A wire value as JSON (wire types always serialize).
-macro_rules! json {
-    ($v:expr) => {
-        serde_json::to_value($v).expect("wire types serialize")
-    };
-}
-
 /// `roomUpdated` to `to`, carrying the room as `to` sees it.
-pub(crate) fn room_updated(to: UserId, view: &RoomView) -> Envelope {
-    Envelope::to_user(events::ROOM_UPDATED, to, json!(view))
+pub(crate) fn room_updated(to: UserId, view: RoomView) -> ChatOut {
+    ChatOut::RoomUpdated {
+        to,
+        view: Box::new(view),
+    }
 }
 
 /// `roomRemoved`: targets both `room:<room>` and `user:<user>` (the realtime
 /// tier takes the user's sockets out of the room, then tells the user).
-pub(crate) fn room_removed(room: RoomId, user: UserId) -> Envelope {
-    let payload = RoomRemoved {
+pub(crate) fn room_removed(room: RoomId, user: UserId) -> ChatOut {
+    ChatOut::RoomRemoved(RoomRemoved {
         room_id: room,
         user_id: user,
-    };
-    let mut env = Envelope::to_room(events::ROOM_REMOVED, room, json!(&payload));
-    env.user_id = Some(user);
-    env
-}
-
-/// `kind` (`receiveMessage`, `messageUpdated`, `messageDeleted`) to the
-/// message's room.
-pub(crate) fn message_event(kind: &str, msg: &Message) -> Envelope {
-    Envelope::to_room(kind, msg.room_id, json!(msg))
+    })
 }
 
 /// `reactionAdded` (`added`) or `reactionRemoved` to the message's room.
-pub(crate) fn reaction_event(added: bool, msg: &Message, user: UserId, emoji: &str) -> Envelope {
-    let kind = if added {
-        events::REACTION_ADDED
-    } else {
-        events::REACTION_REMOVED
-    };
-    let payload = ReactionEvent {
+pub(crate) fn reaction_event(added: bool, msg: &Message, user: UserId, emoji: &str) -> ChatOut {
+    let event = ReactionEvent {
         room_id: msg.room_id,
         message_id: msg.id,
         seq: msg.seq,
         user_id: user,
         emoji: emoji.to_owned(),
     };
-    Envelope::to_room(kind, msg.room_id, json!(&payload))
+    if added {
+        ChatOut::ReactionAdded(event)
+    } else {
+        ChatOut::ReactionRemoved(event)
+    }
 }
 
 /// `messageReadUpdate`: `user` has read `room` up to `seq`.
-pub(crate) fn read_update(room: RoomId, user: UserId, seq: i64) -> Envelope {
-    let payload = ReadUpdate {
+pub(crate) fn read_update(room: RoomId, user: UserId, seq: i64) -> ChatOut {
+    ChatOut::MessageReadUpdate(ReadUpdate {
         room_id: room,
         user_id: user,
         seq,
-    };
-    Envelope::to_room(events::MESSAGE_READ_UPDATE, room, json!(&payload))
+    })
 }
 
 /// `presence` to `to` about `p.user_id`.
-pub(crate) fn presence(to: UserId, p: &Presence) -> Envelope {
-    Envelope::to_user(events::PRESENCE, to, json!(p))
+pub(crate) fn presence(to: UserId, p: &Presence) -> ChatOut {
+    ChatOut::Presence {
+        to,
+        presence: p.clone(),
+    }
 }
 
 // ---- Rooms: members, DMs, the list cursor -----------------------------------
@@ -352,8 +339,8 @@ mod tests {
     #[test]
     fn room_removed_targets_room_and_user() {
         let (room, user) = (RoomId::new(), UserId::new());
-        let env = room_removed(room, user);
+        let env = room_removed(room, user).envelope(None);
         assert_eq!((env.room_id, env.user_id), (Some(room), Some(user)));
-        assert_eq!(env.payload["userId"], user.to_string());
+        assert_eq!(env.payload_value()["userId"], user.to_string());
     }
 }

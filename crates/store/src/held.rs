@@ -30,7 +30,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use roomcast_core::{Envelope, now_ms};
+use roomcast_core::{Encoded, now_ms};
 
 use crate::outbox::{OutboxBacklog, OutboxItem, Partitions};
 
@@ -56,7 +56,7 @@ struct Held {
     id: i64,
     topic: String,
     /// `None` once claimed: handed over, not copied.
-    envelope: Option<Envelope>,
+    envelope: Option<Encoded>,
     created_ms: i64,
     okey: i64,
 }
@@ -81,7 +81,7 @@ impl HeldOutbox {
     /// Append `events` (topic, envelope), committed in this order. Waits
     /// (blocking the thread: only the writer thread and the store's opening
     /// call this) while the outbox is full.
-    pub fn append(&self, events: Vec<(String, Envelope)>) {
+    pub fn append(&self, events: Vec<(String, Encoded)>) {
         if events.is_empty() {
             return;
         }
@@ -176,7 +176,7 @@ impl HeldOutbox {
 #[derive(Debug)]
 pub struct Pending {
     outbox: Arc<HeldOutbox>,
-    events: Vec<(String, Envelope)>,
+    events: Vec<(String, Encoded)>,
 }
 
 impl Pending {
@@ -189,7 +189,7 @@ impl Pending {
     }
 
     /// Queue `envelope` on `topic` (the current piece of work).
-    pub fn push(&mut self, topic: &str, envelope: Envelope) {
+    pub fn push(&mut self, topic: &str, envelope: Encoded) {
         self.events.push((topic.to_owned(), envelope));
     }
 
@@ -216,14 +216,16 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomcast_core::RoomId;
+    use roomcast_core::{Envelope, Kind, RoomId};
     use serde_json::json;
 
-    fn env(room: RoomId, n: i64) -> (String, Envelope) {
-        (
-            "chat.out".into(),
-            Envelope::to_room("receiveMessage", room, json!({ "n": n })),
-        )
+    fn env(room: RoomId, n: i64) -> (String, Encoded) {
+        let env = Envelope::to_room(Kind::ReceiveMessage, room, json!({ "n": n }));
+        ("chat.out".into(), env.encode())
+    }
+
+    fn n(item: &OutboxItem) -> serde_json::Value {
+        item.envelope.decode().unwrap().payload_value()["n"].clone()
     }
 
     #[test]
@@ -238,7 +240,7 @@ mod tests {
         held.done(&[1, 2]);
         let rest = held.claim(&all, 10);
         assert_eq!(rest.iter().map(|i| i.id).collect::<Vec<_>>(), [3]);
-        assert_eq!(rest[0].envelope.payload["n"], 2);
+        assert_eq!(n(&rest[0]), 2);
         assert_eq!(held.backlog().rows, 1);
         held.done(&[3]);
         assert_eq!(held.backlog(), OutboxBacklog::default());
@@ -279,6 +281,6 @@ mod tests {
         writer.join().unwrap();
         let left = held.claim(&Partitions::all(1), 10);
         assert_eq!(left.len(), 1);
-        assert_eq!(left[0].envelope.payload["n"], 2);
+        assert_eq!(n(&left[0]), 2);
     }
 }

@@ -4,7 +4,7 @@
 //! ([`OutboxLease`]).
 //!
 //! # Partitions
-//! Every outbox row carries the [`Envelope::ordering_hash`] of its envelope
+//! Every outbox row carries the [`Encoded::ordering_hash`] of its envelope
 //! (its room, else its user). Partition `p` of `n` holds the rows whose hash
 //! is `p` modulo `n`, so all of a room's rows are in one partition, in id
 //! order, which is the order they were stored in. The relay of a partition
@@ -25,7 +25,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_core::Envelope;
+use roomcast_core::Encoded;
 use tokio::sync::Notify;
 
 use crate::StoreError;
@@ -43,8 +43,8 @@ pub struct OutboxItem {
     pub id: i64,
     /// Logical topic (`chat.out`, `chat.in`).
     pub topic: String,
-    /// What to publish.
-    pub envelope: Envelope,
+    /// What to publish: the envelope's bytes as stored, published unchanged.
+    pub envelope: Encoded,
 }
 
 /// Which outbox partitions a process relays.

@@ -45,7 +45,7 @@ pub use io::{Conn, Row};
 
 use crate::outbox::{LocalLease, OutboxLease};
 use crate::sql::{Dialect, SqlStore, Work};
-use roomcast_core::{Envelope, topics};
+use roomcast_core::{Encoded, topics};
 
 use crate::held::{HELD_MAX, HeldOutbox, Pending};
 use crate::{OutboxStorage, StoreError, StoreOptions, WriteStats};
@@ -200,7 +200,7 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn hold(conn: &mut Conn, envs: Vec<Envelope>) -> Option<Vec<Envelope>> {
+    fn hold(conn: &mut Conn, envs: Vec<Encoded>) -> Option<Vec<Encoded>> {
         let Some(pending) = conn.1.as_mut() else {
             return Some(envs);
         };

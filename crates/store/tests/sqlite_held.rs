@@ -42,22 +42,22 @@ async fn rows_left_in_the_table_move_to_memory_at_open() {
     let [alice, bob] = common::users(&table, ["alice", "bob"]).await;
     let room = table.create_room("r", alice, &[bob]).await.unwrap();
     let all = roomcast_store::outbox::Partitions::all(table.outbox_partitions());
-    let queued: Vec<String> = table
+    let queued: Vec<roomcast_core::EnvelopeId> = table
         .outbox_claim(&all, 100)
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.envelope.kind)
+        .map(|i| i.envelope.id)
         .collect();
     assert!(!queued.is_empty());
     drop(table);
     let held = SqliteStore::open_with(&url, &held()).await.unwrap();
-    let moved: Vec<String> = held
+    let moved: Vec<roomcast_core::EnvelopeId> = held
         .outbox_claim(&all, 100)
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.envelope.kind)
+        .map(|i| i.envelope.id)
         .collect();
     assert_eq!(moved, queued, "the same events, in order");
     drop(held);

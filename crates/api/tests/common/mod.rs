@@ -15,7 +15,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use roomcast_api::{AppState, app};
 use roomcast_auth::Tokens;
-use roomcast_core::{Envelope, EnvelopeId, RoomId, UserId, now_ms};
+use roomcast_core::{Envelope, Kind, RoomId, UserId};
 use roomcast_store::{SqliteStore, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -183,11 +183,18 @@ impl World {
     /// The pending outbox rows' envelopes, oldest first.
     pub async fn outbox(&self) -> Vec<Envelope> {
         let rows = self.store.outbox_pending(100_000).await.unwrap();
-        rows.into_iter().flat_map(|r| r.envelope.expand()).collect()
+        rows.into_iter()
+            .flat_map(|r| {
+                r.envelope
+                    .decode()
+                    .expect("an outbox row is an envelope")
+                    .expand()
+            })
+            .collect()
     }
 
     /// The outbox's event names, oldest first.
-    pub async fn outbox_kinds(&self) -> Vec<String> {
+    pub async fn outbox_kinds(&self) -> Vec<Kind> {
         self.outbox().await.into_iter().map(|e| e.kind).collect()
     }
 
@@ -276,17 +283,9 @@ pub async fn cast() -> Cast {
 }
 
 /// A `chat.in` command envelope from `user` (the realtime tier's shape).
-pub fn command(kind: &str, user: Option<UserId>, payload: Value) -> Envelope {
-    Envelope {
-        v: roomcast_core::ENVELOPE_VERSION,
-        id: EnvelopeId::new(),
-        kind: kind.into(),
-        room_id: None,
-        user_id: user,
-        payload,
-        ts: now_ms(),
-        event_seq: None,
-    }
+pub fn command(kind: Kind, user: Option<UserId>, payload: Value) -> Envelope {
+    let payload = serde_json::value::to_raw_value(&payload).unwrap();
+    Envelope::new(kind, None, user, payload)
 }
 
 /// Assert an error answer: the status, and `{"error":{"code":code,"message":…}}`.

@@ -3,7 +3,7 @@
 //!
 //! - **Positions** are assigned by [`log`], which [`super::outbox::queue`]
 //!   calls for every write, so no write path can forget it: for each room
-//!   among the logged events ([`Envelope::is_logged`]) that have none yet,
+//!   among the logged events ([`Kind::is_logged`]) that have none yet,
 //!   one `UPDATE rooms SET last_event_seq = last_event_seq + n … RETURNING`
 //!   takes the next `n` positions, in the writer's transaction. (Posting
 //!   takes its message's position in the `UPDATE` that takes its `seq`.)
@@ -11,13 +11,13 @@
 //!   positions are gap-free and in commit order per room, whatever process
 //!   writes.
 //! - **Rows**: each logged event is stored with its payload as emitted
-//!   (`eventSeq` included), so a replay sends exactly what the live stream
-//!   sent.
+//!   (`eventSeq` included) — the same text as in its envelope, encoded once —
+//!   so a replay sends exactly what the live stream sent.
 //! - **Retention** ([`prune`]) is by count per room and by age; the API tier
 //!   runs it periodically (`event_log` in the config).
 
-use roomcast_core::{Envelope, RoomEvent, RoomEvents, RoomId, UserId, now_ms};
-use serde_json::Value;
+use roomcast_core::{ChatOut, Envelope, Kind, RoomEvent, RoomEvents, RoomId, UserId, now_ms};
+use serde_json::value::RawValue;
 
 use super::query::{Arg, Sql, value_rows_from};
 use super::{Dialect, SqlStore, load};
@@ -26,19 +26,44 @@ use crate::StoreError;
 /// Rows per `INSERT` (five arguments a row).
 const CHUNK: usize = 100;
 
-/// Give the logged events among `envs` their positions (their rows are
+/// A `chat.out` event a write queues, with its log position once it has
+/// one (posting takes its message's position itself; [`log`] gives the
+/// others theirs).
+#[derive(Debug)]
+pub(crate) struct Queued {
+    /// The event.
+    pub event: ChatOut,
+    /// Its position in its room's log, if it is logged and placed.
+    pub event_seq: Option<i64>,
+}
+
+impl From<ChatOut> for Queued {
+    fn from(event: ChatOut) -> Self {
+        Self {
+            event,
+            event_seq: None,
+        }
+    }
+}
+
+impl Queued {
+    /// Logged, without a position yet: its room.
+    fn unplaced(&self) -> Option<RoomId> {
+        match self.event.targets() {
+            (Some(room), _) if self.event.is_logged() && self.event_seq.is_none() => Some(room),
+            _ => None,
+        }
+    }
+}
+
+/// Give the logged events among `events` their positions (their rows are
 /// written with the outbox's, see [`rows`]).
 pub(super) async fn log<D: Dialect>(
     conn: &mut D::Conn,
-    envs: &mut [Envelope],
+    events: &mut [Queued],
 ) -> Result<(), StoreError> {
     let mut rooms: Vec<(RoomId, i64)> = Vec::new();
-    let unplaced = |e: &Envelope| e.is_logged() && e.event_seq.is_none();
-    for room in envs
-        .iter()
-        .filter(|e| unplaced(e))
-        .filter_map(|e| e.room_id)
-    {
+    for room in events.iter().filter_map(Queued::unplaced) {
         match rooms.iter_mut().find(|(r, _)| *r == room) {
             Some((_, n)) => *n += 1,
             None => rooms.push((room, 1)),
@@ -55,11 +80,9 @@ pub(super) async fn log<D: Dialect>(
         .await?;
         let Some(last) = last else { continue };
         let first = last.int("last_event_seq")? - n + 1;
-        let slots = envs
-            .iter_mut()
-            .filter(|e| unplaced(e) && e.room_id == Some(room));
+        let slots = events.iter_mut().filter(|e| e.unplaced() == Some(room));
         for (slot, seq) in slots.zip(first..) {
-            slot.set_event_seq(seq);
+            slot.event_seq = Some(seq);
         }
     }
     Ok(())
@@ -67,13 +90,14 @@ pub(super) async fn log<D: Dialect>(
 
 /// The `room_events` rows of the logged events among `envs` (placed by
 /// [`log`]), each bound as five arguments from `$first`: the multi-row
-/// `VALUES` list and its arguments, in chunks of [`CHUNK`] rows.
+/// `VALUES` list and its arguments, in chunks of [`CHUNK`] rows. The payload
+/// is the envelope's text, not encoded again.
 pub(super) fn rows(envs: &[Envelope], first: usize) -> Vec<(String, Vec<Arg>)> {
     let now = now_ms();
     let rows: Vec<_> = envs
         .iter()
         .filter(|e| e.is_logged())
-        .filter_map(|e| Some((e.room_id?, e.event_seq?, &e.kind, e.payload.to_string())))
+        .filter_map(|e| Some((e.room_id?, e.event_seq?, &e.kind, e.payload.get())))
         .collect();
     rows.chunks(CHUNK)
         .map(|chunk| {
@@ -84,8 +108,8 @@ pub(super) fn rows(envs: &[Envelope], first: usize) -> Vec<(String, Vec<Arg>)> {
                     [
                         Arg::Text(Some(room.to_string())),
                         Arg::Int(Some(*seq)),
-                        Arg::Text(Some((*kind).clone())),
-                        Arg::Text(Some(payload.clone())),
+                        Arg::Text(Some(kind.to_string())),
+                        Arg::Text(Some((*payload).to_owned())),
                         Arg::Int(Some(now)),
                     ]
                 })
@@ -141,11 +165,12 @@ async fn since_in<D: Dialect>(
     let events = rows
         .iter()
         .map(|r| {
-            let payload: Value = serde_json::from_str(&r.text("payload")?)
+            // Checked as JSON here, then kept as the text it is.
+            let payload = RawValue::from_string(r.text("payload")?)
                 .map_err(|e| StoreError::Corrupt(format!("room event payload: {e}")))?;
             Ok(RoomEvent {
                 event_seq: r.int("event_seq")?,
-                kind: r.text("kind")?,
+                kind: Kind::parse(&r.text("kind")?),
                 payload,
             })
         })

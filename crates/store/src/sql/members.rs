@@ -119,9 +119,9 @@ async fn mark_read_in<D: Dialect>(
     if moved {
         let events = [
             domain::read_update(room, user, state.view(user).read_seq),
-            domain::room_updated(user, &state.view(user)),
+            domain::room_updated(user, state.view(user)),
         ];
-        outbox::queue::<D>(tx, events.into()).await?;
+        outbox::queue::<D>(tx, events).await?;
     }
     let view = state.view(user);
     Ok(ReadMarked {

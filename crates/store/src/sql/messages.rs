@@ -1,8 +1,9 @@
 //! Messages: posting (gap-free `seq`, idempotent `clientMsgId`), editing,
 //! deleting, and reading history.
 
-use roomcast_core::{Message, MessageId, RoomId, UserId, events, now_ms, rfc3339_ms};
+use roomcast_core::{ChatOut, Message, MessageId, RoomId, UserId, now_ms, rfc3339_ms};
 
+use super::events::Queued;
 use super::query::{Rec, Sql};
 use super::{Dialect, SqlStore, load, members, outbox, reactions};
 use crate::domain;
@@ -97,9 +98,10 @@ async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, Stor
             .map(Posted::Existing)
             .ok_or_else(|| StoreError::Corrupt("clientMsgId conflict without a message".into()));
     };
-    let mut received = domain::message_event(events::RECEIVE_MESSAGE, &message);
-    received.set_event_seq(written.last_event_seq);
-    let mut events = vec![received];
+    let mut events = vec![Queued {
+        event: ChatOut::ReceiveMessage(message.clone()),
+        event_seq: Some(written.last_event_seq),
+    }];
     if let Some(members) = written.members {
         state.room.last_seq = seq;
         state.room.last_activity_at = rfc3339_ms(written.activity_ms);
@@ -112,7 +114,7 @@ async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, Stor
         // the rows above, on PostgreSQL, which do not see it).
         let read = state.read.entry(message.sender_id).or_default();
         *read = (*read).max(seq);
-        events.push(state.updated_to_all());
+        events.push(state.updated_to_all().into());
     }
     outbox::queue::<D>(tx, events).await?;
     Ok(Posted::Created(message))
@@ -274,8 +276,7 @@ pub(super) async fn edit<D: Dialect>(
                 .await?;
             msg.body = body;
             msg.edited_at = Some(rfc3339_ms(now));
-            let event = domain::message_event(events::MESSAGE_UPDATED, &msg);
-            outbox::queue::<D>(tx, vec![event]).await?;
+            outbox::queue::<D>(tx, [ChatOut::MessageUpdated(msg.clone())]).await?;
             Ok(msg)
         })
     })
@@ -307,8 +308,7 @@ pub(super) async fn delete<D: Dialect>(
                 .await?;
             msg.body = String::new();
             msg.deleted_at = Some(rfc3339_ms(now));
-            let event = domain::message_event(events::MESSAGE_DELETED, &msg);
-            outbox::queue::<D>(tx, vec![event]).await?;
+            outbox::queue::<D>(tx, [ChatOut::MessageDeleted(msg.clone())]).await?;
             Ok(msg)
         })
     })

@@ -98,8 +98,8 @@ pub trait Dialect: query::Io {
     /// Returns them if it did not.
     fn hold(
         _conn: &mut Self::Conn,
-        envs: Vec<roomcast_core::Envelope>,
-    ) -> Option<Vec<roomcast_core::Envelope>> {
+        envs: Vec<roomcast_core::Encoded>,
+    ) -> Option<Vec<roomcast_core::Encoded>> {
         Some(envs)
     }
 

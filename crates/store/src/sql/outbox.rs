@@ -5,10 +5,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use roomcast_core::{Envelope, now_ms, topics};
+use roomcast_core::{Encoded, Envelope, now_ms, topics};
 
+use super::Dialect;
+use super::events::{self, Queued};
 use super::query::{Rec, Sql, placeholders, value_rows_from};
-use super::{Dialect, events};
 use crate::StoreError;
 use crate::outbox::{MAX_PARTITIONS, OutboxBacklog, OutboxItem, Partitions};
 
@@ -47,15 +48,22 @@ impl Reclaim {
 /// The `settings` row holding the partition count.
 const PARTITIONS_SETTING: &str = "outbox_partitions";
 
-/// Queue `envs` on `chat.out`, in order (their row ids increase in order),
-/// the logged ones with their room event log positions (see
-/// [`super::events::log`]).
+/// Queue `events` on `chat.out`, in order (their row ids increase in
+/// order), the logged ones with their room event log positions (see
+/// [`super::events::log`]). Each is encoded here, once: its envelope's
+/// bytes are the outbox row, its payload's text the event log row.
 pub(super) async fn queue<D: Dialect>(
     conn: &mut D::Conn,
-    mut envs: Vec<Envelope>,
+    events: impl IntoIterator<Item = impl Into<Queued>>,
 ) -> Result<(), StoreError> {
-    events::log::<D>(conn, &mut envs).await?;
+    let mut events: Vec<Queued> = events.into_iter().map(Into::into).collect();
+    events::log::<D>(conn, &mut events).await?;
+    let envs: Vec<Envelope> = events
+        .iter()
+        .map(|q| q.event.envelope(q.event_seq))
+        .collect();
     let mut logged = events::rows(&envs, 1);
+    let envs: Vec<Encoded> = envs.iter().map(Envelope::encode).collect();
     let now = now_ms();
     // One statement for both where the database allows (PostgreSQL): the
     // event log's rows ride in a `WITH` of the outbox's `INSERT`.
@@ -91,7 +99,7 @@ pub(super) async fn queue<D: Dialect>(
 /// for an outbox moving to memory ([`crate::OutboxStorage::Memory`]).
 pub(crate) async fn take_all<D: Dialect>(
     conn: &mut D::Conn,
-) -> Result<Vec<(String, Envelope)>, StoreError> {
+) -> Result<Vec<(String, Encoded)>, StoreError> {
     let rows = Sql::new("SELECT topic, envelope FROM outbox ORDER BY id")
         .all::<D>(conn)
         .await?;
@@ -103,9 +111,10 @@ pub(crate) async fn take_all<D: Dialect>(
     Ok(taken)
 }
 
-/// The envelope of an outbox row.
-fn envelope_of<D: Dialect>(row: &Rec<D>) -> Result<Envelope, StoreError> {
-    Envelope::from_bytes(row.text("envelope")?.as_bytes())
+/// The envelope of an outbox row: its stored bytes, as they are, with the
+/// routing fields read off them.
+fn envelope_of<D: Dialect>(row: &Rec<D>) -> Result<Encoded, StoreError> {
+    Encoded::peek(row.text("envelope")?.into_bytes())
         .map_err(|e| StoreError::Corrupt(format!("outbox envelope: {e}")))
 }
 
@@ -118,10 +127,10 @@ fn insert(first: usize, rows: usize) -> String {
 }
 
 /// Bind the outbox row of each of `envs` to `sql`.
-fn bind_rows(sql: Sql, envs: &[Envelope], now: i64) -> Sql {
+fn bind_rows(sql: Sql, envs: &[Encoded], now: i64) -> Sql {
     envs.iter().fold(sql, |q, env| {
         q.text(topics::CHAT_OUT)
-            .text(String::from_utf8(env.to_bytes()).expect("JSON is UTF-8"))
+            .text(String::from_utf8_lossy(&env.bytes))
             .int(now)
             .int(env.ordering_hash())
     })
@@ -243,7 +252,7 @@ pub(crate) async fn backfill<D: Dialect>(conn: &mut D::Conn) -> Result<u64, Stor
         }
         done += rows.len() as u64;
         for r in &rows {
-            let hash = Envelope::from_bytes(r.text("envelope")?.as_bytes())
+            let hash = Encoded::peek(r.text("envelope")?.into_bytes())
                 .map(|e| e.ordering_hash())
                 .unwrap_or(0);
             Sql::new("UPDATE outbox SET okey = $1 WHERE id = $2")

@@ -77,7 +77,7 @@ async fn react_in<D: Dialect>(
         return Ok(false);
     }
     let event = domain::reaction_event(add, &msg, user, emoji);
-    outbox::queue::<D>(tx, vec![event]).await?;
+    outbox::queue::<D>(tx, [event]).await?;
     Ok(true)
 }
 

@@ -1,7 +1,7 @@
 //! Rooms: creating group rooms and DMs, reading one room or the room list as
 //! a member sees it, renaming.
 
-use roomcast_core::{Envelope, Role, Room, RoomId, RoomKind, RoomView, UserId, now_ms};
+use roomcast_core::{ChatOut, Role, Room, RoomId, RoomKind, RoomView, UserId, now_ms};
 
 use super::query::Sql;
 use super::{Dialect, SqlStore, load, outbox, users};
@@ -141,7 +141,7 @@ pub(super) async fn announce<D: Dialect>(
     room: RoomId,
 ) -> Result<RoomState, StoreError> {
     let state = load::existing_room::<D>(conn, room, false).await?;
-    outbox::queue::<D>(conn, vec![state.updated_to_all()]).await?;
+    outbox::queue::<D>(conn, [state.updated_to_all()]).await?;
     Ok(state)
 }
 
@@ -149,7 +149,7 @@ pub(super) async fn announce<D: Dialect>(
 /// queue before the `roomUpdated`s that every change sends.
 pub(super) struct Change {
     sql: Sql,
-    first: Vec<Envelope>,
+    first: Vec<ChatOut>,
 }
 
 impl Change {
@@ -160,9 +160,9 @@ impl Change {
         }
     }
 
-    /// Queue `env` before the `roomUpdated`s.
-    pub(super) fn first(mut self, env: Envelope) -> Self {
-        self.first.push(env);
+    /// Queue `event` before the `roomUpdated`s.
+    pub(super) fn first(mut self, event: ChatOut) -> Self {
+        self.first.push(event);
         self
     }
 }

@@ -1,7 +1,7 @@
 //! Members and roles: who may add, remove and promote whom, and what each
 //! change queues.
 
-use roomcast_core::{Role, RoomId, RoomRemoved, UserId, events};
+use roomcast_core::{Kind, Role, RoomId, RoomRemoved, UserId};
 use roomcast_store::{HistoryPage, Posted, StoreError};
 
 use super::{Db, msg, post, refused, room, take, targets, user, users, view_in};
@@ -17,7 +17,7 @@ pub async fn the_owner_makes_admins_and_nobody_else_changes_roles(db: Db) {
     let out = take(s).await;
     assert_eq!(
         targets(&out),
-        [a, b, c].map(|u| (events::ROOM_UPDATED, None, Some(u)))
+        [a, b, c].map(|u| (Kind::RoomUpdated, None, Some(u)))
     );
     assert!(out.iter().all(|e| view_in(e).room.roles[&b] == Role::Admin));
 
@@ -73,7 +73,7 @@ pub async fn admins_add_members_once_and_members_may_not(db: Db) {
     let out = take(s).await;
     assert_eq!(
         targets(&out),
-        [a, b, c].map(|u| (events::ROOM_UPDATED, None, Some(u)))
+        [a, b, c].map(|u| (Kind::RoomUpdated, None, Some(u)))
     );
     let carols = view_in(&out[2]);
     assert_eq!(
@@ -163,12 +163,12 @@ pub async fn removal_queues_room_removed_then_room_updated_to_those_left(db: Db)
     assert_eq!(
         targets(&out),
         [
-            (events::ROOM_REMOVED, Some(room), Some(b)),
-            (events::ROOM_UPDATED, None, Some(a)),
-            (events::ROOM_UPDATED, None, Some(c)),
+            (Kind::RoomRemoved, Some(room), Some(b)),
+            (Kind::RoomUpdated, None, Some(a)),
+            (Kind::RoomUpdated, None, Some(c)),
         ]
     );
-    let removed: RoomRemoved = serde_json::from_value(out[0].payload.clone()).unwrap();
+    let removed: RoomRemoved = serde_json::from_str(out[0].payload.get()).unwrap();
     assert_eq!(
         removed,
         RoomRemoved {
@@ -182,8 +182,8 @@ pub async fn removal_queues_room_removed_then_room_updated_to_those_left(db: Db)
     assert_eq!(
         targets(&take(s).await),
         [
-            (events::ROOM_REMOVED, Some(room), Some(c)),
-            (events::ROOM_UPDATED, None, Some(a)),
+            (Kind::RoomRemoved, Some(room), Some(c)),
+            (Kind::RoomUpdated, None, Some(a)),
         ],
         "leaving is removing oneself"
     );

@@ -1,7 +1,7 @@
 //! Messages: gap-free posting, idempotency, what a post queues, replies,
 //! edits, deletes and history pages.
 
-use roomcast_core::{Message, MessageId, Role, RoomId, events};
+use roomcast_core::{Kind, Message, MessageId, Role, RoomId};
 use roomcast_store::{HistoryPage, Posted, RoomAccess, UNREAD_FANOUT_MAX_MEMBERS};
 
 use super::rooms::seen_by;
@@ -35,8 +35,8 @@ pub async fn concurrent_posts_get_gap_free_seqs_and_one_receive_message_each(db:
     let out = take(&*db.store).await;
     let out_seqs: Vec<i64> = out
         .iter()
-        .filter(|e| e.kind == events::RECEIVE_MESSAGE)
-        .map(|e| e.payload["seq"].as_i64().unwrap())
+        .filter(|e| e.kind == Kind::ReceiveMessage)
+        .map(|e| e.payload_value()["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(
         out_seqs,
@@ -78,14 +78,14 @@ pub async fn a_post_queues_receive_message_then_room_updated_per_member(db: Db) 
     assert_eq!(
         targets(&out),
         [
-            (events::RECEIVE_MESSAGE, Some(room), None),
-            (events::ROOM_UPDATED, None, Some(a)),
-            (events::ROOM_UPDATED, None, Some(b)),
-            (events::ROOM_UPDATED, None, Some(c)),
+            (Kind::ReceiveMessage, Some(room), None),
+            (Kind::RoomUpdated, None, Some(a)),
+            (Kind::RoomUpdated, None, Some(b)),
+            (Kind::RoomUpdated, None, Some(c)),
         ]
     );
     assert_eq!(
-        serde_json::from_value::<Message>(out[0].payload.clone()).unwrap(),
+        serde_json::from_str::<Message>(out[0].payload.get()).unwrap(),
         m
     );
     let seen: Vec<(i64, i64)> = out[1..]
@@ -115,15 +115,15 @@ pub async fn a_post_in_a_room_over_the_fanout_limit_queues_receive_message_only(
     post(s, big, a, "k", "hello all").await;
     assert_eq!(
         targets(&take(s).await),
-        [(events::RECEIVE_MESSAGE, Some(big), None)]
+        [(Kind::ReceiveMessage, Some(big), None)]
     );
     assert_eq!(seen_by(s, big, others[0]).await, (0, 1), "still counted");
     s.mark_read(big, others[0], 1).await.unwrap();
     assert_eq!(
         targets(&take(s).await),
         [
-            (events::MESSAGE_READ_UPDATE, Some(big), None),
-            (events::ROOM_UPDATED, None, Some(others[0]))
+            (Kind::MessageReadUpdate, Some(big), None),
+            (Kind::RoomUpdated, None, Some(others[0]))
         ],
         "the reader still hears of their own marker"
     );
@@ -177,9 +177,9 @@ pub async fn the_sender_edits_and_a_repeat_changes_nothing(db: Db) {
     assert_eq!((edited.seq, edited.body.as_str()), (m.seq, "hello"));
     assert!(edited.edited_at.is_some());
     let out = take(s).await;
-    assert_eq!(targets(&out), [(events::MESSAGE_UPDATED, Some(room), None)]);
+    assert_eq!(targets(&out), [(Kind::MessageUpdated, Some(room), None)]);
     assert_eq!(
-        serde_json::from_value::<Message>(out[0].payload.clone()).unwrap(),
+        serde_json::from_str::<Message>(out[0].payload.get()).unwrap(),
         edited
     );
 
@@ -234,8 +234,8 @@ pub async fn deleting_keeps_the_seq_and_clears_the_body(db: Db) {
     assert_eq!((deleted.seq, deleted.body.as_str()), (1, ""));
     assert!(deleted.deleted_at.is_some());
     let out = take(s).await;
-    assert_eq!(targets(&out), [(events::MESSAGE_DELETED, Some(room), None)]);
-    assert_eq!(out[0].payload["body"], "");
+    assert_eq!(targets(&out), [(Kind::MessageDeleted, Some(room), None)]);
+    assert_eq!(out[0].payload_value()["body"], "");
 
     let by_admin = s.delete_message(room, admin, m2.id).await.unwrap();
     assert!(by_admin.deleted_at.is_some());

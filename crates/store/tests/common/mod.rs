@@ -20,7 +20,7 @@ pub mod upgrade;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use roomcast_core::{Envelope, Message, RoomId, RoomView, UserId};
+use roomcast_core::{Envelope, Kind, Message, RoomId, RoomView, UserId};
 use roomcast_store::{NewMessage, Posted, Store, StoreError};
 
 pub use events::*;
@@ -163,19 +163,26 @@ pub async fn take(s: &dyn Store) -> Vec<Envelope> {
     let rows = s.outbox_pending(100_000).await.unwrap();
     let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
     s.outbox_done(&ids).await.unwrap();
-    rows.into_iter().flat_map(|o| o.envelope.expand()).collect()
+    rows.into_iter()
+        .flat_map(|o| {
+            o.envelope
+                .decode()
+                .expect("an outbox row is an envelope")
+                .expand()
+        })
+        .collect()
 }
 
 /// Each envelope as `(type, room target, user target)`.
-pub fn targets(envs: &[Envelope]) -> Vec<(&str, Option<RoomId>, Option<UserId>)> {
+pub fn targets(envs: &[Envelope]) -> Vec<(Kind, Option<RoomId>, Option<UserId>)> {
     envs.iter()
-        .map(|e| (e.kind.as_str(), e.room_id, e.user_id))
+        .map(|e| (e.kind.clone(), e.room_id, e.user_id))
         .collect()
 }
 
 /// The room view a `roomUpdated` envelope carries.
 pub fn view_in(env: &Envelope) -> RoomView {
-    serde_json::from_value(env.payload.clone()).unwrap()
+    serde_json::from_str(env.payload.get()).unwrap()
 }
 
 /// The refusal's kind: `not_found`, `forbidden`, `invalid`, `conflict`, or

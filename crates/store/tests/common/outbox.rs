@@ -2,7 +2,7 @@
 //! its partitions oldest first and leaves the rows until they are done,
 //! the backlog, the wake-up, the partition count.
 
-use roomcast_core::events;
+use roomcast_core::Kind;
 use roomcast_store::outbox::DEFAULT_PARTITIONS;
 use roomcast_store::{OutboxBacklog, Partitions, Store, StoreError, StoreOptions};
 
@@ -36,21 +36,24 @@ pub async fn outbox_rows_survive_a_reopen_until_marked_done(db: Db) {
 
     let s = roomcast_store::open(&url).await.unwrap();
     let pending = s.outbox_pending(10).await.unwrap();
-    let kinds: Vec<&str> = pending.iter().map(|o| o.envelope.kind.as_str()).collect();
+    let kinds: Vec<Kind> = pending.iter().map(|o| o.envelope.kind.clone()).collect();
     assert_eq!(
         kinds,
         [
-            events::ROOM_UPDATED_MANY,
-            events::RECEIVE_MESSAGE,
-            events::ROOM_UPDATED_MANY
+            Kind::RoomUpdatedMany,
+            Kind::ReceiveMessage,
+            Kind::RoomUpdatedMany
         ],
         "still queued: the room's creation, then the post"
     );
     s.outbox_done(&[pending[0].id]).await.unwrap();
     let left = s.outbox_pending(10).await.unwrap();
     assert_eq!(left.len(), 2);
-    assert_eq!(left[0].envelope.kind, events::RECEIVE_MESSAGE);
-    assert_eq!(left[0].envelope.payload["body"], "kept");
+    assert_eq!(left[0].envelope.kind, Kind::ReceiveMessage);
+    assert_eq!(
+        left[0].envelope.decode().unwrap().payload_value()["body"],
+        "kept"
+    );
 }
 
 /// Rooms `n` with one post each: every row's ordering hash, by id.

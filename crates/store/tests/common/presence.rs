@@ -1,7 +1,7 @@
 //! Presence: a user is online while a socket of theirs is connected on some
 //! node; co-members hear of each flip.
 
-use roomcast_core::{Presence, UserId, events, rfc3339_ms};
+use roomcast_core::{Kind, Presence, UserId, rfc3339_ms};
 use roomcast_store::Store;
 
 use super::{Db, room, take, targets, user, users};
@@ -20,11 +20,11 @@ async fn presence_events(s: &dyn Store) -> Vec<(UserId, Presence)> {
     assert!(
         targets(&out)
             .iter()
-            .all(|(k, r, _)| *k == events::PRESENCE && r.is_none())
+            .all(|(k, r, _)| *k == Kind::Presence && r.is_none())
     );
     out.iter()
         .map(|e| {
-            let p = serde_json::from_value(e.payload.clone()).unwrap();
+            let p = serde_json::from_str(e.payload.get()).unwrap();
             (e.user_id.unwrap(), p)
         })
         .collect()

@@ -1,6 +1,6 @@
 //! Reactions: a set per (message, user, emoji), counted per reader.
 
-use roomcast_core::{MessageId, ReactionCount, ReactionEvent, events, validate};
+use roomcast_core::{Kind, MessageId, ReactionCount, ReactionEvent, validate};
 use roomcast_store::HistoryPage;
 
 use super::rooms::next_ms;
@@ -25,8 +25,8 @@ pub async fn reactions_are_idempotent_and_counted_per_reader(db: Db) {
 
     assert!(s.react(room, a, m.id, "👍", true).await.unwrap());
     let out = take(s).await;
-    assert_eq!(targets(&out), [(events::REACTION_ADDED, Some(room), None)]);
-    let ev: ReactionEvent = serde_json::from_value(out[0].payload.clone()).unwrap();
+    assert_eq!(targets(&out), [(Kind::ReactionAdded, Some(room), None)]);
+    let ev: ReactionEvent = serde_json::from_str(out[0].payload.get()).unwrap();
     assert_eq!(
         ev,
         ReactionEvent {
@@ -62,7 +62,7 @@ pub async fn reactions_are_idempotent_and_counted_per_reader(db: Db) {
     assert!(s.react(room, a, m.id, "👍", false).await.unwrap());
     assert_eq!(
         targets(&take(s).await),
-        [(events::REACTION_REMOVED, Some(room), None)]
+        [(Kind::ReactionRemoved, Some(room), None)]
     );
     assert!(!s.react(room, a, m.id, "👍", false).await.unwrap());
     assert!(!s.react(room, a, m.id, "🎉", false).await.unwrap());

@@ -1,6 +1,6 @@
 //! Read markers and unread counts.
 
-use roomcast_core::{ReadUpdate, RoomId, events};
+use roomcast_core::{Kind, ReadUpdate, RoomId};
 use roomcast_store::ReadMarked;
 
 use super::rooms::seen_by;
@@ -59,11 +59,11 @@ pub async fn the_read_marker_only_moves_forward_and_is_capped(db: Db) {
     assert_eq!(
         targets(&out),
         [
-            (events::MESSAGE_READ_UPDATE, Some(room), None),
-            (events::ROOM_UPDATED, None, Some(b)),
+            (Kind::MessageReadUpdate, Some(room), None),
+            (Kind::RoomUpdated, None, Some(b)),
         ]
     );
-    let update: ReadUpdate = serde_json::from_value(out[0].payload.clone()).unwrap();
+    let update: ReadUpdate = serde_json::from_str(out[0].payload.get()).unwrap();
     assert_eq!(
         update,
         ReadUpdate {

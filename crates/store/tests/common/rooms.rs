@@ -1,7 +1,7 @@
 //! Rooms: creating group rooms and DMs, who sees them, the room list,
 //! renaming.
 
-use roomcast_core::{Role, RoomId, RoomKind, UserId, events, now_ms};
+use roomcast_core::{Kind, Role, RoomId, RoomKind, UserId, now_ms};
 use roomcast_store::{Posted, RoomAccess, Store, StoreError};
 
 use super::{Db, msg, post, refused, room, take, targets, user, users, view_in};
@@ -32,8 +32,8 @@ pub async fn a_room_lists_its_creator_first_as_owner_and_queues_room_updated_per
     assert_eq!(
         targets(&out),
         [
-            (events::ROOM_UPDATED, None, Some(a)),
-            (events::ROOM_UPDATED, None, Some(b))
+            (Kind::RoomUpdated, None, Some(a)),
+            (Kind::RoomUpdated, None, Some(b))
         ]
     );
     for env in &out {
@@ -102,8 +102,8 @@ pub async fn a_dm_is_one_room_from_either_side(db: Db) {
     assert_eq!(
         targets(&take(s).await),
         [
-            (events::ROOM_UPDATED, None, Some(a)),
-            (events::ROOM_UPDATED, None, Some(b))
+            (Kind::RoomUpdated, None, Some(a)),
+            (Kind::RoomUpdated, None, Some(b))
         ]
     );
 
@@ -196,7 +196,7 @@ pub async fn owners_and_admins_rename_and_members_may_not(db: Db) {
     let out = take(s).await;
     assert_eq!(
         targets(&out),
-        [a, b, c].map(|u| (events::ROOM_UPDATED, None, Some(u)))
+        [a, b, c].map(|u| (Kind::RoomUpdated, None, Some(u)))
     );
     assert!(out.iter().all(|e| view_in(e).room.name == "owner's"));
     assert_eq!(

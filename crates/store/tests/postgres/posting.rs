@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use roomcast_core::{Message, RoomId, UserId, events};
+use roomcast_core::{Kind, Message, RoomId, UserId};
 use roomcast_store::{HistoryPage, OutboxItem, Posted, PostgresStore, RoomAccess, Store};
 use sqlx::{Connection, PgConnection};
 
@@ -116,7 +116,11 @@ async fn two_processes_posting_to_one_room_get_seqs_1_to_100() {
         let outbox = a.outbox_pending(1000).await.unwrap();
         let out_seqs: Vec<i64> = received(&outbox)
             .iter()
-            .map(|o| o.envelope.payload["seq"].as_i64().unwrap())
+            .map(|o| {
+                o.envelope.decode().unwrap().payload_value()["seq"]
+                    .as_i64()
+                    .unwrap()
+            })
             .collect();
         assert_eq!(
             out_seqs,
@@ -202,7 +206,7 @@ async fn the_same_client_msg_id_posted_at_once_through_two_processes_is_stored_o
 fn received(outbox: &[OutboxItem]) -> Vec<&OutboxItem> {
     outbox
         .iter()
-        .filter(|o| o.envelope.kind == events::RECEIVE_MESSAGE)
+        .filter(|o| o.envelope.kind == Kind::ReceiveMessage)
         .collect()
 }
 

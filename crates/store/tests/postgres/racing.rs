@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use roomcast_core::{Envelope, RoomId, UserId, events};
+use roomcast_core::{Envelope, Kind, RoomId, UserId};
 use roomcast_store::{PostgresStore, Store};
 use sqlx::{Connection, PgConnection};
 
@@ -109,9 +109,9 @@ async fn many_dms_opened_from_both_sides_at_once_are_one_room_per_pair() {
         );
         let mut per_room: BTreeMap<RoomId, usize> = BTreeMap::new();
         for e in &out {
-            assert_eq!(e.kind, events::ROOM_UPDATED);
+            assert_eq!(e.kind, Kind::RoomUpdated);
             *per_room
-                .entry(e.payload["id"].as_str().unwrap().parse().unwrap())
+                .entry(e.payload_value()["id"].as_str().unwrap().parse().unwrap())
                 .or_default() += 1;
         }
         assert!(per_room.values().all(|n| *n == 2) && per_room.len() == pairs.len());
@@ -122,8 +122,8 @@ async fn many_dms_opened_from_both_sides_at_once_are_one_room_per_pair() {
 /// The seqs of the `messageReadUpdate`s among `out`, in order.
 fn read_updates(out: &[Envelope]) -> Vec<i64> {
     out.iter()
-        .filter(|e| e.kind == events::MESSAGE_READ_UPDATE)
-        .map(|e| e.payload["seq"].as_i64().unwrap())
+        .filter(|e| e.kind == Kind::MessageReadUpdate)
+        .map(|e| e.payload_value()["seq"].as_i64().unwrap())
         .collect()
 }
 
@@ -199,10 +199,7 @@ async fn concurrent_marks_through_two_processes_only_ever_move_forward() {
             "announced forward only: {reads:?}"
         );
         assert_eq!(reads.last(), Some(&40));
-        let updated = out
-            .iter()
-            .filter(|e| e.kind == events::ROOM_UPDATED)
-            .count();
+        let updated = out.iter().filter(|e| e.kind == Kind::RoomUpdated).count();
         assert_eq!(updated, moves, "one roomUpdated to the reader per move");
         assert_eq!(a.room(r, bob).await.unwrap().unread_count, 0);
     })

@@ -133,11 +133,11 @@ async fn an_older_single_relay_stands_down_and_its_rows_get_their_partition() {
         let mut old = PgConnection::connect(&url).await.unwrap();
         // What an older API process does: an outbox row without `okey`.
         let env = roomcast_core::Envelope::to_room(
-            roomcast_core::events::RECEIVE_MESSAGE,
+            roomcast_core::Kind::ReceiveMessage,
             room.id,
             serde_json::json!({ "body": "from the old version" }),
         );
-        let json = String::from_utf8(env.to_bytes()).unwrap();
+        let json = String::from_utf8(env.encode().bytes.to_vec()).unwrap();
         sqlx::query("INSERT INTO outbox (topic, envelope, created_at) VALUES ('chat.out', $1, 0)")
             .bind(&json)
             .execute(&mut old)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::contract::{Skip, version};
+use crate::contract::{Skip, user, version};
 use crate::envelope::{Envelope, raw};
 use crate::ids::{RoomId, UserId};
 use crate::kind::Kind;
@@ -124,10 +124,6 @@ impl ChatOut {
     /// and consumers that read payloads; routing uses [`Route`]).
     pub fn decode(env: &Envelope) -> Result<Self, Skip> {
         version(env)?;
-        let user = || {
-            env.user_id
-                .ok_or_else(|| Skip::malformed(env, "no userId in the envelope"))
-        };
         Ok(match &env.kind {
             Kind::ReceiveMessage => Self::ReceiveMessage(parse(env)?),
             Kind::MessageUpdated => Self::MessageUpdated(parse(env)?),
@@ -136,14 +132,14 @@ impl ChatOut {
             Kind::ReactionRemoved => Self::ReactionRemoved(parse(env)?),
             Kind::MessageReadUpdate => Self::MessageReadUpdate(parse(env)?),
             Kind::RoomUpdated => Self::RoomUpdated {
-                to: user()?,
+                to: user(env)?,
                 view: parse(env)?,
             },
             Kind::RoomUpdatedMany => Self::RoomUpdatedMany(parse(env)?),
             Kind::RoomRemoved => Self::RoomRemoved(parse(env)?),
             Kind::Typing => Self::Typing(parse(env)?),
             Kind::Presence => Self::Presence {
-                to: user()?,
+                to: user(env)?,
                 presence: parse(env)?,
             },
             other => return Err(Skip::UnknownKind(other.to_string())),
@@ -247,10 +243,6 @@ impl Route {
             env.room_id
                 .ok_or_else(|| Skip::malformed(env, "no roomId in the envelope"))
         };
-        let user = || {
-            env.user_id
-                .ok_or_else(|| Skip::malformed(env, "no userId in the envelope"))
-        };
         Ok(match &env.kind {
             k if k.is_logged() => match env.event_seq {
                 Some(event_seq) => Self::Logged {
@@ -259,12 +251,12 @@ impl Route {
                 },
                 None => Self::ToRoom { room: room()? },
             },
-            Kind::RoomUpdated | Kind::Presence => Self::ToUser { user: user()? },
+            Kind::RoomUpdated | Kind::Presence => Self::ToUser { user: user(env)? },
             Kind::RoomUpdatedMany => Self::RoomUpdatedMany(parse(env)?),
             // Never tell a whole room it was removed: both targets or nothing.
             Kind::RoomRemoved => Self::RoomRemoved {
                 room: room()?,
-                user: user()?,
+                user: user(env)?,
             },
             Kind::Typing => Self::Typing {
                 room: room()?,

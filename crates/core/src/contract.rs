@@ -172,7 +172,8 @@ fn payload<T: Check + serde::de::DeserializeOwned>(env: &Envelope) -> Result<T, 
     Ok(p)
 }
 
-fn user(env: &Envelope) -> Result<UserId, Skip> {
+/// The envelope's `userId`; none is [`Skip::Malformed`].
+pub(crate) fn user(env: &Envelope) -> Result<UserId, Skip> {
     env.user_id
         .ok_or_else(|| Skip::malformed(env, "no userId in the envelope"))
 }

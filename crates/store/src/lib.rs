@@ -17,9 +17,10 @@
 //!   wake-up signal, and the [`OutboxLease`] that says which partitions a
 //!   process relays.
 //! - [`postgres`]: [`PostgresStore`] (`SqlStore<Postgres>`), for several API
-//!   processes sharing one database: its pool, its dialect (row locks) and
-//!   the partition leases spread over API processes; migrations under
-//!   `migrations/postgres`.
+//!   processes sharing one database: its pool, its dialect (row locks), the
+//!   post queue whose writers commit many posts per transaction
+//!   (`postgres::posts`, `sql::post_batch`) and the partition leases spread
+//!   over API processes; migrations under `migrations/postgres`.
 //! - [`open`]: picks the implementation from a database URL.
 //!
 //! # Guarantees every implementation keeps
@@ -434,8 +435,8 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_done(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// How many rows wait, and for how long the oldest has.
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
-    /// What a store that group-commits has committed so far (SQLite's
-    /// writer thread); `None` for the others.
+    /// What a store that group-commits has committed so far: SQLite's
+    /// writer thread (every write), PostgreSQL's post writers (posts only).
     fn write_stats(&self) -> Option<WriteStats> {
         None
     }

@@ -9,20 +9,27 @@ use super::{Dialect, SqlStore, load, members, outbox, reactions};
 use crate::domain;
 use crate::{HistoryPage, NewMessage, Posted, StoreError, UNREAD_FANOUT_MAX_MEMBERS};
 
-/// A post's arguments, owned (the work runs on whichever thread holds the
-/// connection).
-struct Post {
-    room: RoomId,
-    sender: UserId,
-    client_msg_id: String,
-    body: String,
-    reply_to: Option<MessageId>,
+/// A post's arguments, owned (the work runs on whichever thread or task
+/// holds the connection).
+#[derive(Debug)]
+pub(crate) struct Post {
+    pub room: RoomId,
+    pub sender: UserId,
+    pub client_msg_id: String,
+    pub body: String,
+    pub reply_to: Option<MessageId>,
 }
 
-/// Post in one transaction (the room's write path is the API tier's
-/// hottest): on PostgreSQL three statements besides `BEGIN`/`COMMIT` (the
-/// lock, the write, the events), each a round trip; on SQLite seven, none a
-/// round trip. Locking the room's row first
+/// Post (the room's write path is the API tier's hottest), as
+/// [`Dialect::post`] does: on SQLite [`post_in`] on the writer thread, whose
+/// transactions hold many writes; on PostgreSQL in batches of many posts
+/// per transaction ([`super::post_batch`]), with [`post_in`] for the posts
+/// a batch leaves alone.
+///
+/// [`post_in`] is one post in one transaction: on PostgreSQL three
+/// statements besides `BEGIN`/`COMMIT` (the lock, the write, the events),
+/// each a round trip; on SQLite seven, none a round trip. Locking the
+/// room's row first
 /// serialises every post to the room (and its membership changes),
 /// whichever process makes it, so the next `seq` is the locked row's
 /// `last_seq + 1`, gap-free; the same statement reads the sender's role and
@@ -34,17 +41,24 @@ pub(super) async fn post<D: Dialect>(
     s: &SqlStore<D>,
     msg: NewMessage<'_>,
 ) -> Result<Posted, StoreError> {
-    let msg = Post {
-        room: msg.room_id,
-        sender: msg.sender_id,
-        client_msg_id: msg.client_msg_id.to_owned(),
-        body: msg.body.to_owned(),
-        reply_to: msg.reply_to,
-    };
-    s.write(move |tx| Box::pin(post_in::<D>(tx, msg))).await
+    D::post(s, msg).await
 }
 
-async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, StoreError> {
+impl From<NewMessage<'_>> for Post {
+    fn from(msg: NewMessage<'_>) -> Self {
+        Self {
+            room: msg.room_id,
+            sender: msg.sender_id,
+            client_msg_id: msg.client_msg_id.to_owned(),
+            body: msg.body.to_owned(),
+            reply_to: msg.reply_to,
+        }
+    }
+}
+
+/// Post `msg` in the transaction on `tx` (see [`post`]): what
+/// [`Dialect::post`] does by default, in a transaction of its own.
+pub(crate) async fn post_in<D: Dialect>(tx: &mut D::Conn, msg: Post) -> Result<Posted, StoreError> {
     let room = msg.room;
     let row = Sql::new(format!(
         "{} WHERE r.id = $1{}",

@@ -11,6 +11,8 @@
 //! - `rooms`: creating rooms and DMs, reading them, the room list, renames;
 //! - `members`: adding and removing members, roles, read markers;
 //! - `messages`: posting, editing, deleting, history;
+//! - `post_batch`: many posts in one transaction (PostgreSQL only: it binds
+//!   arrays);
 //! - `reactions`: reacting, and reactions as a reader sees them;
 //! - `presence`: who is online, per realtime node;
 //! - `outbox`: queueing, claiming and deleting outbox rows, the backlog,
@@ -27,8 +29,9 @@
 mod events;
 mod load;
 mod members;
-mod messages;
+pub(crate) mod messages;
 pub(crate) mod outbox;
+pub(crate) mod post_batch;
 mod presence;
 pub(crate) mod query;
 mod reactions;
@@ -92,6 +95,17 @@ pub trait Dialect: query::Io {
         work: Work<Self, T>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send + '_;
 
+    /// Post `msg` (see `messages::post`). By default in a write
+    /// transaction of its own; PostgreSQL posts in batches, many posts per
+    /// transaction (see [`post_batch`]).
+    fn post<'a>(
+        s: &'a SqlStore<Self>,
+        msg: NewMessage<'_>,
+    ) -> impl Future<Output = Result<crate::Posted, StoreError>> + Send + 'a {
+        let msg = messages::Post::from(msg);
+        s.write(move |tx| Box::pin(messages::post_in::<Self>(tx, msg)))
+    }
+
     /// Keep `envs` (queued on `chat.out` by the work on `conn`) for an
     /// outbox held in memory instead of writing their rows, if `conn`
     /// collects them (SQLite's writer with [`crate::OutboxStorage::Memory`]).
@@ -101,6 +115,18 @@ pub trait Dialect: query::Io {
         envs: Vec<roomcast_core::Encoded>,
     ) -> Option<Vec<roomcast_core::Encoded>> {
         Some(envs)
+    }
+
+    /// Delete the published outbox rows `ids` ([`Store::outbox_done`]): by
+    /// default in a write transaction, in chunks; PostgreSQL deletes them in
+    /// one statement of its own, one round trip.
+    fn delete_outbox(
+        db: &Self::Db,
+        ids: Vec<i64>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
+        let work: Work<Self, ()> =
+            Box::new(move |tx| Box::pin(async move { outbox::delete::<Self>(tx, &ids).await }));
+        Self::write(db, work)
     }
 
     /// [`Store::write_stats`] for this database.
@@ -365,9 +391,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             return Ok(());
         }
         let n = ids.len();
-        let ids = ids.to_vec();
-        self.write(move |tx| Box::pin(async move { outbox::delete::<D>(tx, &ids).await }))
-            .await?;
+        D::delete_outbox(&self.db, ids.to_vec()).await?;
         if self.reclaim.deleted(n) {
             let (db, reclaim) = (self.db.clone(), self.reclaim.clone());
             tokio::spawn(async move {

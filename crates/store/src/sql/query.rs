@@ -26,6 +26,10 @@ pub enum Arg {
     Int(Option<i64>),
     /// `BOOLEAN`.
     Flag(bool),
+    /// `TEXT[]` (elements may be `NULL`): PostgreSQL only, for `unnest`.
+    Texts(Vec<Option<String>>),
+    /// `BIGINT[]`: PostgreSQL only, for `unnest`.
+    Ints(Vec<i64>),
 }
 
 /// A statement and its arguments, bound in order to `$1, $2, …`.
@@ -93,6 +97,12 @@ impl Sql {
     /// Bind a boolean.
     pub fn flag(mut self, v: bool) -> Self {
         self.args.push(Arg::Flag(v));
+        self
+    }
+
+    /// Bind one argument.
+    pub fn arg(mut self, arg: Arg) -> Self {
+        self.args.push(arg);
         self
     }
 
@@ -267,6 +277,8 @@ where
     Option<String>: sqlx::Encode<'q, D> + sqlx::Type<D>,
     Option<i64>: sqlx::Encode<'q, D> + sqlx::Type<D>,
     bool: sqlx::Encode<'q, D> + sqlx::Type<D>,
+    Vec<Option<String>>: sqlx::Encode<'q, D> + sqlx::Type<D>,
+    Vec<i64>: sqlx::Encode<'q, D> + sqlx::Type<D>,
 {
     sql.args
         .iter()
@@ -274,6 +286,8 @@ where
             Arg::Text(v) => q.bind(v.clone()),
             Arg::Int(v) => q.bind(*v),
             Arg::Flag(v) => q.bind(*v),
+            Arg::Texts(v) => q.bind(v.clone()),
+            Arg::Ints(v) => q.bind(v.clone()),
         })
 }
 

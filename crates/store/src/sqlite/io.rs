@@ -62,6 +62,11 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), StoreErr
             Arg::Text(v) => stmt.raw_bind_parameter(index, v)?,
             Arg::Int(v) => stmt.raw_bind_parameter(index, v)?,
             Arg::Flag(v) => stmt.raw_bind_parameter(index, v)?,
+            Arg::Texts(_) | Arg::Ints(_) => {
+                return Err(StoreError::Corrupt(format!(
+                    "statement parameter {index}: SQLite takes no arrays"
+                )));
+            }
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! The store's rules on a real PostgreSQL server: the shared suite
 //! (`common`), plus what only a store shared by several processes must keep
-//! (`posting`, `relaying`), each test on a database of its own.
+//! (`posting`, `batching`, `relaying`), each test on a database of its own.
 //!
 //! The server is found at `ROOMCAST_TEST_POSTGRES_URL` (default
 //! [`DEFAULT_ADMIN_URL`]), a URL of any database the role may
@@ -9,6 +9,7 @@
 //! cannot be reached fails every test, naming PostgreSQL and how to start it:
 //! these tests are never skipped.
 
+mod batching;
 #[path = "../common/mod.rs"]
 mod common;
 mod posting;

@@ -20,8 +20,9 @@
 //!
 //! # Posting: group commit, gap-free `seq`, idempotency across processes
 //! [`Store::post_message`](crate::Store::post_message) queues the post
-//! ([`posts`]); a writer task takes it with every post queued behind it and
-//! writes them in one transaction of two statements
+//! ([`posts`]); a writer task takes it with every post queued behind it
+//! (writers take the queue in turn, handing it on before their `COMMIT`)
+//! and writes them in one transaction of two statements
 //! ([`crate::sql::post_batch`]): the first locks every room among them
 //! (`SELECT … FOR UPDATE`, in room id order) and reads their heads and
 //! members, the second (a data-modifying `WITH` over arrays) inserts the

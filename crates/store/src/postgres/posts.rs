@@ -4,12 +4,16 @@
 //!
 //! # Writers and batches
 //! Writer tasks ([`DEFAULT_WRITERS`] unless the URL sets `post_writers`)
-//! take turns at the queue: the next free one takes the oldest post and every post queued
-//! behind it, so a lone post waits for no other and never for a timer, and
-//! under load each transaction carries as many posts as arrived while the
-//! last ones were written. Each writer holds one pooled connection while it
-//! writes; the rest of the pool serves reads, the other writes and the
-//! relay.
+//! take turns at the queue, one at a time: the writer holding the queue
+//! takes the oldest post and every post queued behind it, so a lone post
+//! waits for no other and never for a timer, and keeps the queue until
+//! its batch is written; it lets the queue go before its `COMMIT`, so the
+//! next writer forms and writes the next batch while this one commits
+//! (waiting only for rooms the two share, whose locks the committing one
+//! still holds). Under load each transaction carries as many posts as
+//! arrived while the last one was written. Each writer holds one pooled
+//! connection while it writes; the rest of the pool serves reads, the
+//! other writes and the relay.
 //!
 //! # Overflow
 //! The queue holds [`QUEUE_DEPTH`] posts. When it is full a post waits for
@@ -38,13 +42,13 @@ pub const BATCH_MAX: usize = 64;
 pub const QUEUE_DEPTH: usize = 1024;
 
 /// Writer tasks per store when the URL does not say (`post_writers`, see
-/// [`crate::postgres`]). One: every post waiting when the writer comes back
-/// goes in its next transaction, so the batches are as large as the load
-/// makes them. Measured on two cores (BENCHMARKS.md), 1 writer costs
-/// PostgreSQL a fifth less CPU per post than 2, and 2 a third less than 4;
-/// more writers let a host with more cores write batches side by side, and
-/// spare a node's posts from waiting behind one batch that waits on a lock.
-pub const DEFAULT_WRITERS: usize = 1;
+/// [`crate::postgres`]). Two: one writes while the other commits. Measured
+/// on two cores (BENCHMARKS.md): with writers taking the queue side by side
+/// (before the hand-over at `COMMIT`), 1 writer cost PostgreSQL a fifth
+/// less CPU per post than 2, and 2 a third less than 4; with the hand-over,
+/// 2 writers took more posts/s than 1 in four rounds of five (median
+/// 2,049 against 1,533).
+pub const DEFAULT_WRITERS: usize = 2;
 
 /// The queue's sending side, shared by every handle to the store.
 #[derive(Clone, Debug)]
@@ -105,14 +109,12 @@ fn stopped() -> StoreError {
 async fn write_batches(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, counts: Arc<Counts>) {
     loop {
         let mut jobs = Vec::new();
-        {
-            let mut rx = rx.lock().await;
-            if rx.recv_many(&mut jobs, BATCH_MAX).await == 0 {
-                return;
-            }
+        let mut intake = rx.clone().lock_owned().await;
+        if intake.recv_many(&mut jobs, BATCH_MAX).await == 0 {
+            return;
         }
         counts.batches.fetch_add(1, Ordering::Relaxed);
         counts.posts.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-        post_batch::post_all(&pool, jobs).await;
+        post_batch::post_all(&pool, jobs, Some(intake)).await;
     }
 }

@@ -56,7 +56,11 @@ pub(crate) struct Job {
 
 /// Post every one of `jobs` and answer each: in one transaction if it can,
 /// else each alone (see the module docs).
-pub(crate) async fn post_all(pool: &PgPool, jobs: Vec<Job>) {
+///
+/// `intake` (held by the caller while it took `jobs` from the queue) is let
+/// go as soon as the batch's write is done, before its `COMMIT`: the next
+/// writer then takes the next batch while this one commits.
+pub(crate) async fn post_all<G: Send>(pool: &PgPool, jobs: Vec<Job>, mut intake: Option<G>) {
     let (mut batch, mut alone) = (Vec::with_capacity(jobs.len()), Vec::new());
     for job in jobs {
         if batch.iter().any(|b: &Job| same_key(&b.post, &job.post)) {
@@ -65,7 +69,7 @@ pub(crate) async fn post_all(pool: &PgPool, jobs: Vec<Job>) {
             batch.push(job);
         }
     }
-    match in_one(pool, &batch).await {
+    match in_one(pool, &batch, &mut intake).await {
         Ok(outcomes) => {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.answer.send(Ok(outcome));
@@ -76,6 +80,7 @@ pub(crate) async fn post_all(pool: &PgPool, jobs: Vec<Job>) {
             alone.splice(0..0, batch);
         }
     }
+    drop(intake);
     for job in alone {
         let _ = job.answer.send(one(pool, job.post).await);
     }
@@ -169,7 +174,11 @@ WITH ins AS (
 SELECT count(*) AS inserted FROM ins";
 
 /// The batch in one transaction: each post's outcome, in order.
-async fn in_one(pool: &PgPool, batch: &[Job]) -> Result<Vec<Posted>, Unbatched> {
+async fn in_one<G>(
+    pool: &PgPool,
+    batch: &[Job],
+    intake: &mut Option<G>,
+) -> Result<Vec<Posted>, Unbatched> {
     let mut tx = pool.begin().await?;
     let mut heads = lock(&mut tx, batch).await?;
     let now = now_ms();
@@ -206,6 +215,9 @@ async fn in_one(pool: &PgPool, batch: &[Job]) -> Result<Vec<Posted>, Unbatched> 
     if inserted != decided as i64 {
         return Err(Unbatched::Short { inserted, decided });
     }
+    // The rooms stay locked until the commit: a next batch may start, and
+    // waits only for rooms it shares with this one.
+    drop(intake.take());
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -1,11 +1,11 @@
 //! Posts written in batches (group commit): many posts in one transaction,
 //! each with the outcome it would have had alone.
 //!
-//! Each test opens a store with one post writer: a third
-//! connection holds a room's lock while that writer writes a first post to
-//! it, the test queues the posts it wants in one batch behind it (each
-//! queued before the next, so in a known order), then lets the lock go: the
-//! writer's next batch is all of them.
+//! Each test opens a store with one post writer (or two, which take the
+//! queue in turn): a third connection holds a room's lock while a writer
+//! writes a first post to it, the test queues the posts it wants in one
+//! batch behind it (each queued before the next, so in a known order), then
+//! lets the lock go: the next batch is all of them.
 
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,9 @@ use crate::{open, with_database_url};
 
 type Outcome = tokio::task::JoinHandle<Result<Posted, StoreError>>;
 
-/// A store with one post writer.
-async fn one_writer(url: &str) -> PostgresStore {
-    open(&format!("{url}?max_connections=2&post_writers=1")).await
+/// A store with `writers` post writers.
+async fn with_writers(url: &str, writers: usize) -> PostgresStore {
+    open(&format!("{url}?max_connections=4&post_writers={writers}")).await
 }
 
 /// Post `m` through `store` in a task of its own, and return once it is
@@ -100,8 +100,19 @@ fn received(out: &[Envelope], room: RoomId) -> Vec<(i64, i64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_queued_together_commit_together_each_with_its_own_outcome() {
-    with_database_url(|url| async move {
-        let store = one_writer(&url).await;
+    queued_together(1).await;
+}
+
+/// With two writers the second waits for the queue while the first holds
+/// it (until its batch is written): the same single batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_take_the_queue_in_turn() {
+    queued_together(2).await;
+}
+
+async fn queued_together(writers: usize) {
+    with_database_url(move |url| async move {
+        let store = with_writers(&url, writers).await;
         let [alice, bob, carol] = users(&store, ["alice", "bob", "carol"]).await;
         let a = store.create_room("a", alice, &[]).await.unwrap().id;
         let b = store.create_room("b", alice, &[bob]).await.unwrap().id;
@@ -178,7 +189,7 @@ async fn posts_queued_together_commit_together_each_with_its_own_outcome() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_with_a_stored_client_msg_id_or_a_bad_reply_is_posted_one_by_one() {
     with_database_url(|url| async move {
-        let store = one_writer(&url).await;
+        let store = with_writers(&url, 1).await;
         let [alice] = users(&store, ["alice"]).await;
         let a = store.create_room("a", alice, &[]).await.unwrap().id;
         let b = store.create_room("b", alice, &[]).await.unwrap().id;

@@ -94,11 +94,7 @@ pub(super) async fn log<D: Dialect>(
 /// is the envelope's text, not encoded again.
 pub(super) fn rows(envs: &[Envelope], first: usize) -> Vec<(String, Vec<Arg>)> {
     let now = now_ms();
-    let rows: Vec<_> = envs
-        .iter()
-        .filter(|e| e.is_logged())
-        .filter_map(|e| Some((e.room_id?, e.event_seq?, &e.kind, e.payload.get())))
-        .collect();
+    let rows: Vec<_> = logged(envs).collect();
     rows.chunks(CHUNK)
         .map(|chunk| {
             let values = value_rows_from(first, chunk.len(), 5);
@@ -117,6 +113,15 @@ pub(super) fn rows(envs: &[Envelope], first: usize) -> Vec<(String, Vec<Arg>)> {
             (values, args)
         })
         .collect()
+}
+
+/// The logged events among `envs` (placed by [`log`]) as their
+/// `room_events` rows: room, position, kind, payload text (not encoded
+/// again).
+pub(super) fn logged(envs: &[Envelope]) -> impl Iterator<Item = (RoomId, i64, &Kind, &str)> {
+    envs.iter()
+        .filter(|e| e.is_logged())
+        .filter_map(|e| Some((e.room_id?, e.event_seq?, &e.kind, e.payload.get())))
 }
 
 /// The `INSERT` of `room_events` rows, given their `VALUES` list.

@@ -126,11 +126,16 @@ fn insert(first: usize, rows: usize) -> String {
     )
 }
 
+/// The `envelope` column of `env`'s outbox row: its bytes as text.
+pub(super) fn row_text(env: &Encoded) -> String {
+    String::from_utf8_lossy(&env.bytes).into_owned()
+}
+
 /// Bind the outbox row of each of `envs` to `sql`.
 fn bind_rows(sql: Sql, envs: &[Encoded], now: i64) -> Sql {
     envs.iter().fold(sql, |q, env| {
         q.text(topics::CHAT_OUT)
-            .text(String::from_utf8_lossy(&env.bytes))
+            .text(row_text(env))
             .int(now)
             .int(env.ordering_hash())
     })

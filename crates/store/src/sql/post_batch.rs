@@ -30,7 +30,7 @@
 //!
 //! PostgreSQL only: it binds arrays ([`Arg::Texts`], [`Arg::Ints`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use roomcast_core::{
     ChatOut, Encoded, Envelope, Message, MessageId, RoomId, UserId, now_ms, rfc3339_ms, topics,
@@ -38,10 +38,10 @@ use roomcast_core::{
 use sqlx::{PgPool, Postgres};
 use tokio::sync::oneshot;
 
-use super::events::Queued;
-use super::load;
+use super::events::{self, Queued};
 use super::messages::{Post, post_in};
 use super::query::{Arg, Sql};
+use super::{load, outbox};
 use crate::domain::RoomState;
 use crate::{Posted, StoreError, UNREAD_FANOUT_MAX_MEMBERS};
 
@@ -123,8 +123,6 @@ struct Head {
     /// Whether its members get `roomUpdated` (see
     /// [`UNREAD_FANOUT_MAX_MEMBERS`]); then `state` holds all of them.
     views: bool,
-    /// Read markers the batch moves: (sender, seq).
-    reads: Vec<(UserId, i64)>,
 }
 
 /// Lock the rooms, read their heads and the members wanted: one row per
@@ -136,17 +134,17 @@ const LOCK: &str = "
     ORDER BY r.id, m.position
     FOR UPDATE OF r";
 
-/// Write a batch: messages `$1…$8`, room heads `$9…$12`, read markers
-/// `$13…$15`, event log rows `$16…$19` (created at `$20`), outbox rows
-/// `$22…$23` (topic `$21`, created at `$20`, in array order). Returns how
-/// many messages went in.
+/// Write a batch, everything created at `$7`: messages `$1…$6`, `$8`, room
+/// heads `$9…$12`, read markers `$13…$15`, event log rows `$16…$19`,
+/// outbox rows `$21…$22` (topic `$20`, in array order). Returns how many
+/// messages went in.
 const WRITE: &str = "
 WITH ins AS (
     INSERT INTO messages (id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
-    SELECT v.id, v.room_id, v.seq, v.sender_id, v.body, v.client_msg_id, v.created_at, v.reply_to
+    SELECT v.id, v.room_id, v.seq, v.sender_id, v.body, v.client_msg_id, $7, v.reply_to
     FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],
-                $7::int8[], $8::text[])
-        AS v(id, room_id, seq, sender_id, body, client_msg_id, created_at, reply_to)
+                $8::text[])
+        AS v(id, room_id, seq, sender_id, body, client_msg_id, reply_to)
     WHERE v.reply_to IS NULL
        OR EXISTS (SELECT 1 FROM messages x WHERE x.id = v.reply_to AND x.room_id = v.room_id)
     ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING
@@ -162,13 +160,13 @@ WITH ins AS (
     WHERE m.room_id = v.room_id AND m.user_id = v.user_id AND m.read_seq < v.seq
 ), logged AS (
     INSERT INTO room_events (room_id, event_seq, kind, payload, created_at)
-    SELECT v.room_id, v.event_seq, v.kind, v.payload, $20
+    SELECT v.room_id, v.event_seq, v.kind, v.payload, $7
     FROM unnest($16::text[], $17::int8[], $18::text[], $19::text[])
         AS v(room_id, event_seq, kind, payload)
 ), queued AS (
     INSERT INTO outbox (topic, envelope, created_at, okey)
-    SELECT $21, v.envelope, $20, v.okey
-    FROM unnest($22::text[], $23::int8[]) WITH ORDINALITY AS v(envelope, okey, ord)
+    SELECT $20, v.envelope, $7, v.okey
+    FROM unnest($21::text[], $22::int8[]) WITH ORDINALITY AS v(envelope, okey, ord)
     ORDER BY v.ord
 )
 SELECT count(*) AS inserted FROM ins";
@@ -247,10 +245,6 @@ impl Head {
         state.room.last_activity_at = rfc3339_ms(state.activity_ms);
         let read = state.read.entry(post.sender).or_default();
         *read = (*read).max(seq);
-        match self.reads.iter_mut().find(|(u, _)| *u == post.sender) {
-            Some((_, s)) => *s = seq,
-            None => self.reads.push((post.sender, seq)),
-        }
         if self.views {
             state.last_message = Some(message.clone());
         }
@@ -289,7 +283,6 @@ async fn lock(
                 state: load::room_from(row)?,
                 last_event_seq: row.int("last_event_seq")?,
                 views: row.int("member_count")? <= UNREAD_FANOUT_MAX_MEMBERS,
-                reads: Vec::new(),
             }),
         };
         load::add_member(&mut head.state, row)?;
@@ -309,17 +302,19 @@ async fn write(
         .iter()
         .map(|q| q.event.envelope(q.event_seq))
         .collect();
-    let logged: Vec<(RoomId, i64, &str, &str)> = envs
-        .iter()
-        .filter(|e| e.is_logged())
-        .filter_map(|e| Some((e.room_id?, e.event_seq?, e.kind.as_str(), e.payload.get())))
-        .collect();
+    let logged: Vec<_> = events::logged(&envs).collect();
     let encoded: Vec<Encoded> = envs.iter().map(Envelope::encode).collect();
-    let moved: Vec<(&RoomId, &Head)> = heads.iter().filter(|(_, h)| !h.reads.is_empty()).collect();
-    let reads: Vec<(RoomId, UserId, i64)> = moved
-        .iter()
-        .flat_map(|(room, h)| h.reads.iter().map(|(u, s)| (**room, *u, *s)))
+    // Each sender's marker moves to their last message in the room (seqs
+    // rise in batch order), each room posted to to its head as decided.
+    let mut reads: BTreeMap<(RoomId, UserId), i64> = BTreeMap::new();
+    for m in messages {
+        reads.insert((m.room_id, m.sender_id), m.seq);
+    }
+    let mut moved: Vec<(RoomId, &Head)> = reads
+        .keys()
+        .filter_map(|(room, _)| Some((*room, heads.get(room)?)))
         .collect();
+    moved.dedup_by_key(|(room, _)| *room);
     Sql::new(WRITE)
         .arg(texts(messages.iter().map(|m| m.id)))
         .arg(texts(messages.iter().map(|m| m.room_id)))
@@ -327,7 +322,7 @@ async fn write(
         .arg(texts(messages.iter().map(|m| m.sender_id)))
         .arg(texts(messages.iter().map(|m| &m.body)))
         .arg(texts(messages.iter().map(|m| &m.client_msg_id)))
-        .arg(Arg::Ints(vec![now; messages.len()]))
+        .int(now)
         .arg(Arg::Texts(
             messages
                 .iter()
@@ -344,20 +339,16 @@ async fn write(
         .arg(Arg::Ints(
             moved.iter().map(|(_, h)| h.state.activity_ms).collect(),
         ))
-        .arg(texts(reads.iter().map(|r| r.0)))
-        .arg(texts(reads.iter().map(|r| r.1)))
-        .arg(Arg::Ints(reads.iter().map(|r| r.2).collect()))
+        .arg(texts(reads.keys().map(|(room, _)| room)))
+        .arg(texts(reads.keys().map(|(_, user)| user)))
+        .arg(Arg::Ints(reads.values().copied().collect()))
         .arg(texts(logged.iter().map(|e| e.0)))
         .arg(Arg::Ints(logged.iter().map(|e| e.1).collect()))
         .arg(texts(logged.iter().map(|e| e.2)))
         .arg(texts(logged.iter().map(|e| e.3)))
-        .int(now)
         .text(topics::CHAT_OUT)
         .arg(Arg::Texts(
-            encoded
-                .iter()
-                .map(|e| Some(String::from_utf8_lossy(&e.bytes).into_owned()))
-                .collect(),
+            encoded.iter().map(|e| Some(outbox::row_text(e))).collect(),
         ))
         .arg(Arg::Ints(
             encoded.iter().map(Encoded::ordering_hash).collect(),

@@ -108,6 +108,10 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's files could not be created or given their mode
+    /// ([`sqlite::files`]).
+    #[error("database files: {0}")]
+    Files(#[from] std::io::Error),
 }
 
 /// A group-committing store's counts since it opened (see

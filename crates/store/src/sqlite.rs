@@ -30,6 +30,7 @@
 //! One process owns the file, so its relay holds every outbox partition
 //! ([`LocalLease`]).
 
+pub mod files;
 mod io;
 pub mod threads;
 
@@ -108,13 +109,16 @@ impl SqlStore<Sqlite> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true);
+            let path = opts.get_filename().to_path_buf();
+            files::create(&path)?;
             let migrating = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(opts.clone())
                 .await?;
             MIGRATOR.run(&migrating).await?;
             migrating.close().await;
-            let path = opts.get_filename();
+            files::restrict(&path)?;
+            let path = path.as_path();
             let writer = rusqlite::Connection::open(path)?;
             configure(&writer)?;
             // Checkpoints run on their own thread, not inside the writer's commits.

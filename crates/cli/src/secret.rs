@@ -53,7 +53,8 @@ pub fn resolve(configured: &str, database_url: &str) -> std::io::Result<(Vec<u8>
     let path = PathBuf::from(path);
     match std::fs::read_to_string(&path) {
         Ok(s) if !s.trim().is_empty() => {
-            owner_only(&path)?;
+            // Tightened if an earlier version or a user left it readable by others.
+            roomcast_store::sqlite::files::owner_only(&path)?;
             return Ok((s.trim().as_bytes().to_vec(), Source::File(path)));
         }
         Ok(_) => {}
@@ -64,24 +65,9 @@ pub fn resolve(configured: &str, database_url: &str) -> std::io::Result<(Vec<u8>
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, roomcast_store::sqlite::files::MODE);
     opts.open(&path)?.write_all(secret.as_bytes())?;
     Ok((secret.into_bytes(), Source::Generated(path)))
-}
-
-/// Tighten a secret file an earlier version or a user left readable by
-/// others to 0600.
-fn owner_only(path: &std::path::Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if std::fs::metadata(path)?.permissions().mode() & 0o777 != 0o600 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 #[cfg(test)]

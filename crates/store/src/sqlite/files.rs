@@ -32,27 +32,32 @@ pub fn create(db: &Path) -> io::Result<()> {
 /// Set [`MODE`] on `db`, `db-wal` and `db-shm`, those that exist, where
 /// their mode allows more.
 pub fn restrict(db: &Path) -> io::Result<()> {
-    for path in with_sidecars(db) {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = match std::fs::metadata(&path) {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            if meta.permissions().mode() & 0o777 != MODE {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(MODE))?;
-            }
+    with_sidecars(db).iter().try_for_each(|p| owner_only(p))
+}
+
+/// Set [`MODE`] on `path` if it exists and its mode allows more (also for
+/// other files of roomcast's that hold secrets, e.g. the generated JWT
+/// secret).
+pub fn owner_only(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if meta.permissions().mode() & 0o777 != MODE {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(MODE))?;
         }
-        #[cfg(not(unix))]
-        let _ = path;
     }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }
 
 /// `db`, `db-wal` and `db-shm`.
-pub fn with_sidecars(db: &Path) -> [PathBuf; 3] {
+fn with_sidecars(db: &Path) -> [PathBuf; 3] {
     let side = |suffix: &str| {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);

@@ -111,7 +111,11 @@ fn roomcast(programs: &Programs, args: &[&str]) -> anyhow::Result<Command> {
         );
     }
     let mut cmd = Command::new(&programs.roomcast_bin);
-    cmd.args(args).env("ROOMCAST_LOG", "warn");
+    // A load test is an abuse pattern by design: every cap and rate limit
+    // off (the HTTP head bounds stay on).
+    cmd.args(args)
+        .env("ROOMCAST_LOG", "warn")
+        .env("ROOMCAST_LIMITS__ENABLED", "false");
     Ok(cmd)
 }
 

@@ -43,6 +43,34 @@ pub struct Config {
     pub event_log: EventLogConfig,
     /// The realtime tier of the split deployment.
     pub realtime: RealtimeConfig,
+    /// Caps and rate limits against abuse (docs/security.md).
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: caps per address and per user. The HTTP phase's own bounds
+/// (`http.header_read_timeout_ms`, `http.max_header_bytes`) are not here:
+/// they stay on whatever `enabled` says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// false turns every cap and rate limit below off at once: for load
+    /// tests and benchmarks only, unsafe in production.
+    pub enabled: bool,
+    /// Open TCP connections per client address (trusted proxies exempt).
+    pub connections_per_ip: usize,
+    /// Engine.IO sessions per client address that have not connected a
+    /// socket yet.
+    pub pending_sessions_per_ip: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            connections_per_ip: 256,
+            pending_sessions_per_ip: 16,
+        }
+    }
 }
 
 /// `[realtime]`
@@ -95,6 +123,15 @@ pub struct HttpConfig {
     /// `serve` and `api`: answer the demo page (a browser chat on the
     /// client library) at `/`.
     pub demo_page: bool,
+    /// A request head must arrive within this; also how long a keep-alive
+    /// connection may wait idle for its next request, milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers), bytes, at least
+    /// 8192; larger answers 431.
+    pub max_header_bytes: usize,
+    /// Reverse proxies in front of roomcast: their `X-Forwarded-For` names
+    /// the client, and their connections are not capped per address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[socketio]`
@@ -234,6 +271,7 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             event_log: EventLogConfig::default(),
             realtime: RealtimeConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -254,6 +292,9 @@ impl Default for HttpConfig {
             max_body_bytes: roomcast_api::DEFAULT_MAX_BODY_BYTES,
             shutdown_grace_ms: 10_000,
             demo_page: true,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 16 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -310,6 +351,21 @@ impl Config {
             .map_err(Box::new)
     }
 
+    /// The bounds of every connection's HTTP phase.
+    pub fn serve(&self) -> roomcast_sio::ServeConfig {
+        roomcast_sio::ServeConfig {
+            header_read_timeout: Duration::from_millis(self.http.header_read_timeout_ms.max(1)),
+            max_header_bytes: self.http.max_header_bytes,
+            max_connections_per_ip: self.cap(self.limits.connections_per_ip),
+            trusted_proxies: self.http.trusted_proxies.clone(),
+        }
+    }
+
+    /// `n`, or 0 (no cap) with `limits.enabled = false`.
+    fn cap(&self, n: usize) -> usize {
+        if self.limits.enabled { n } else { 0 }
+    }
+
     /// The Socket.IO settings for the gateway.
     pub fn socketio(&self) -> roomcast_gateway::SocketIoConfig {
         let s = &self.socketio;
@@ -321,6 +377,7 @@ impl Config {
             connect_timeout: Duration::from_millis(s.connect_timeout_ms),
             polling: s.polling,
             recovery: s.connection_state_recovery,
+            max_pending_per_ip: self.cap(self.limits.pending_sessions_per_ip),
             ..roomcast_gateway::SocketIoConfig::default()
         }
     }

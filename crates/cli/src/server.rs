@@ -77,6 +77,8 @@ pub struct Server {
     relay_stop: CancellationToken,
     grace: Duration,
     drain: Duration,
+    /// Bounds on each connection's HTTP phase.
+    serve: roomcast_sio::ServeConfig,
 }
 
 impl Server {
@@ -255,16 +257,19 @@ impl Server {
             relay_stop,
             grace: Duration::from_millis(config.http.shutdown_grace_ms),
             drain: Duration::from_millis(config.realtime.drain_window_ms),
+            serve: config.serve(),
         })
     }
 
     /// Serve on `listener` until the shutdown token fires; then drain and return.
-    /// Served by `roomcast_sio::serve`: `TCP_NODELAY` on every connection,
-    /// and websocket upgrades hand the plain TCP stream to the Socket.IO
-    /// layer so no HTTP buffer stays with an idle socket.
+    /// Served by `roomcast_sio::serve_with`: `TCP_NODELAY` on every
+    /// connection, websocket upgrades hand the plain TCP stream to the
+    /// Socket.IO layer so no HTTP buffer stays with an idle socket, and the
+    /// HTTP phase is bounded (`[http]` head timeout and size, `[limits]`
+    /// connections per address).
     pub async fn run(self, listener: TcpListener) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        let server = roomcast_sio::serve(listener, self.router, async move {
+        let server = roomcast_sio::serve_with(listener, self.router, &self.serve, async move {
             shutdown.cancelled().await;
             tracing::info!(
                 "shutting down: no new connections, draining sockets, finishing requests"

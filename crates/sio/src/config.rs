@@ -32,6 +32,10 @@ pub struct Config {
     /// [`crate::Handler::recover`]. What an offset means, and appending it to
     /// events, is the application's (see [`crate::Nsp::emit_each`]).
     pub recovery: bool,
+    /// Engine.IO sessions per client address that have not connected a
+    /// socket to a namespace yet (0: no cap). Past it, a handshake is
+    /// answered 429. Such sessions end at `connect_timeout` anyway.
+    pub max_pending_per_ip: usize,
 }
 
 impl Default for Config {
@@ -46,6 +50,7 @@ impl Default for Config {
             polling: true,
             namespaces: vec!["/".to_owned()],
             recovery: false,
+            max_pending_per_ip: 0,
         }
     }
 }

@@ -145,6 +145,7 @@ impl<H: Handler> Inner<H> {
             st.sockets.push(socket.clone());
             ns.add(socket.clone());
         }
+        self.settle(client);
         client
             .engine
             .joined

@@ -117,6 +117,14 @@ pub trait Handler: Send + Sync + 'static {
     /// user), kept with it and read back with [`Conn::user`].
     type Data: Send + Sync + 'static;
 
+    /// May a client at `ip` (its [`crate::ClientIp`], when served by
+    /// [`crate::serve_with`]) open an Engine.IO session now? `Err(retry)`
+    /// answers the handshake 429 with `Retry-After`. The default allows all.
+    fn allow_handshake(&self, ip: Option<std::net::IpAddr>) -> Result<(), std::time::Duration> {
+        let _ = ip;
+        Ok(())
+    }
+
     /// Accept (with the socket's data) or refuse (with the CONNECT_ERROR
     /// message) a namespace CONNECT. Runs before the CONNECT reply.
     fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Self::Data, String>;

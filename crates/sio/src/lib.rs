@@ -42,8 +42,12 @@
 //! - [`SocketIo`], [`Nsp`] ([`io`]): serving, broadcasting (optionally
 //!   except a room), moving a room's sockets into or out of another, closing.
 //! - [`config`]: [`Config`], session ids, [`DisconnectReason`].
-//! - [`listen`], [`serve`]: a listener with a 1024 backlog and an HTTP/1
-//!   accept loop (`TCP_NODELAY`, upgrades handing back the `TcpStream`).
+//! - [`listen`], [`serve`], [`serve_with`]: a listener with a 1024 backlog
+//!   and an HTTP/1 accept loop (`TCP_NODELAY`, upgrades handing back the
+//!   `TcpStream`, every phase before the upgrade bounded by [`ServeConfig`]).
+//! - [`peer`]: the peer and client address of each request ([`PeerAddr`],
+//!   [`ClientIp`], `X-Forwarded-For` from trusted proxies only), and the
+//!   per-address connection cap.
 //!
 //! # Memory per connection
 //! One task per connection and nothing else per connection that lives
@@ -80,6 +84,7 @@ pub mod handler;
 pub mod io;
 pub mod message;
 mod namespace;
+pub mod peer;
 mod serve;
 mod server;
 pub mod socket;
@@ -88,5 +93,6 @@ pub use config::{Config, DisconnectReason, Sid};
 pub use handler::{ConnectInfo, Event, Handler, Payload, Restore};
 pub use io::{Nsp, SocketIo};
 pub use message::Message;
-pub use serve::{listen, serve};
+pub use peer::{ClientIp, PeerAddr};
+pub use serve::{HttpService, ServeConfig, listen, serve, serve_with};
 pub use socket::{Ack, AckError, Conn, EmitError};

@@ -11,6 +11,7 @@
 //! connection's outbox are never held while another lock is taken.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
@@ -51,6 +52,9 @@ pub(crate) struct ClientState<D> {
 pub(crate) struct Client<D> {
     pub engine: EngineConn,
     state: Mutex<ClientState<D>>,
+    /// The address this session counts against while no socket of it has
+    /// connected to a namespace ([`Config::max_pending_per_ip`]).
+    pending: Mutex<Option<IpAddr>>,
 }
 
 impl<D> Client<D> {
@@ -68,12 +72,26 @@ impl<D> Client<D> {
     }
 }
 
+/// A session just opened, and its open packet.
+pub(crate) type Opened<D> = (Arc<Client<D>>, String);
+
+/// Why a handshake was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// [`Handler::allow_handshake`] said no; retry after this long.
+    RateLimited(std::time::Duration),
+    /// The address holds its cap of sessions with no socket connected.
+    TooManyPending,
+}
+
 /// The server's shared state.
 pub(crate) struct Inner<H: Handler> {
     pub config: Config,
     pub handler: Arc<H>,
     pub namespaces: HashMap<String, Arc<Namespace<H::Data>>>,
     clients: Mutex<HashMap<Sid, Arc<Client<H::Data>>>>,
+    /// Sessions per client address with no socket connected yet.
+    pending: Mutex<HashMap<IpAddr, usize>>,
     epoch: Instant,
     sweeping: AtomicBool,
     next_key: AtomicU64,
@@ -94,6 +112,7 @@ impl<H: Handler> Inner<H> {
                 handler,
                 namespaces,
                 clients: Mutex::default(),
+                pending: Mutex::default(),
                 epoch: Instant::now(),
                 sweeping: AtomicBool::new(false),
                 next_key: AtomicU64::new(1),
@@ -121,8 +140,30 @@ impl<H: Handler> Inner<H> {
         self.next_key.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Open a session on `transport`; returns it and its open packet (`0{...}`).
-    pub fn handshake(&self, transport: Transport) -> (Arc<Client<H::Data>>, String) {
+    /// Open a session on `transport` for a client at `ip` (if known);
+    /// returns it and its open packet (`0{...}`), or why it is refused: the
+    /// handler's [`Handler::allow_handshake`], or the address already holds
+    /// [`Config::max_pending_per_ip`] sessions that never connected.
+    pub fn handshake(
+        &self,
+        transport: Transport,
+        ip: Option<IpAddr>,
+    ) -> Result<Opened<H::Data>, Refused> {
+        if let Err(retry_after) = self.handler.allow_handshake(ip) {
+            return Err(Refused::RateLimited(retry_after));
+        }
+        let counted = match ip {
+            Some(ip) if self.config.max_pending_per_ip > 0 => {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let n = pending.entry(ip).or_default();
+                if *n >= self.config.max_pending_per_ip {
+                    return Err(Refused::TooManyPending);
+                }
+                *n += 1;
+                Some(ip)
+            }
+            _ => None,
+        };
         self.ensure_sweep();
         let sid = Sid::random();
         let client = Arc::new(Client {
@@ -131,6 +172,7 @@ impl<H: Handler> Inner<H> {
                 reassembly: Reassembly::default(),
                 sockets: Vec::new(),
             }),
+            pending: Mutex::new(counted),
         });
         self.clients().insert(sid, client.clone());
         let upgrades: &[&str] = if transport == Transport::Polling {
@@ -145,7 +187,25 @@ impl<H: Handler> Inner<H> {
             "pingTimeout": self.config.ping_timeout.as_millis() as u64,
             "maxPayload": self.config.max_payload,
         });
-        (client, format!("0{open}"))
+        Ok((client, format!("0{open}")))
+    }
+
+    /// `client` is no longer pending: a socket of it connected, or it closed.
+    pub fn settle(&self, client: &Client<H::Data>) {
+        let ip = client
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(ip) = ip {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = pending.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    pending.remove(&ip);
+                }
+            }
+        }
     }
 
     fn ensure_sweep(&self) {
@@ -225,6 +285,7 @@ impl<H: Handler> ServerOps<H::Data> for Inner<H> {
         }
         tracing::debug!(sid = %client.engine.sid, %reason, "session closed");
         self.clients().remove(&client.engine.sid);
+        self.settle(client);
         let sockets = {
             let mut st = client.state();
             st.reassembly = Reassembly::default();

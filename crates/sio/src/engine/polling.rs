@@ -20,14 +20,19 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use crate::codec::payload;
 use crate::config::DisconnectReason;
 use crate::engine::outbox::{EngineConn, PollRequest, Transport};
-use crate::engine::service::{ErrorCode, error_response};
+use crate::engine::service::{ErrorCode, error_response, refused_response};
 use crate::handler::Handler;
 use crate::server::{Client, Inner, ServerOps};
 
 /// The handshake answer: the open packet as a one-packet payload.
-pub(crate) fn handshake<H: Handler>(server: &Inner<H>) -> Response<Full<Bytes>> {
-    let (_client, open) = server.handshake(Transport::Polling);
-    text_response(open.into_bytes())
+pub(crate) fn handshake<H: Handler>(
+    server: &Inner<H>,
+    ip: Option<std::net::IpAddr>,
+) -> Response<Full<Bytes>> {
+    match server.handshake(Transport::Polling, ip) {
+        Ok((_client, open)) => text_response(open.into_bytes()),
+        Err(refused) => refused_response(refused),
+    }
 }
 
 /// A GET on an open session.

@@ -12,6 +12,13 @@
 //! | 2 | Bad handshake method | a handshake that is not a GET |
 //! | 3 | Bad request | bad websocket upgrade, overlapping poll, upgraded session |
 //! | 5 | Unsupported protocol version | `EIO` is not 4 |
+//!
+//! A handshake refused for the client's address is answered 429 with
+//! `Retry-After` (seconds) and roomcast's error body,
+//! `{"error":{"code","message","retryAfterMs"?}}`: `rate_limited` when
+//! [`Handler::allow_handshake`] refuses, `too_many_sessions` when the
+//! address holds [`crate::Config::max_pending_per_ip`] sessions that never
+//! connected a socket.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,7 +36,8 @@ use crate::config::{DisconnectReason, Sid};
 use crate::engine::outbox::{Frame, Transport};
 use crate::engine::{polling, websocket};
 use crate::handler::Handler;
-use crate::server::{Inner, ServerOps};
+use crate::peer::ClientIp;
+use crate::server::{Inner, Refused, ServerOps};
 
 /// Error type of request bodies this service accepts.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -63,6 +71,36 @@ pub(crate) fn error_response(code: ErrorCode) -> Response<Full<Bytes>> {
         .status(StatusCode::BAD_REQUEST)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+/// The 429 answer to a refused handshake (see the module docs).
+pub(crate) fn refused_response(refused: Refused) -> Response<Full<Bytes>> {
+    let (body, retry) = match refused {
+        Refused::RateLimited(after) => {
+            let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX).max(1);
+            (
+                serde_json::json!({ "error": {
+                    "code": "rate_limited",
+                    "message": "too many connection attempts from this address",
+                    "retryAfterMs": ms,
+                }}),
+                ms.div_ceil(1000),
+            )
+        }
+        Refused::TooManyPending => (
+            serde_json::json!({ "error": {
+                "code": "too_many_sessions",
+                "message": "too many unauthenticated sessions from this address",
+            }}),
+            1,
+        ),
+    };
+    Response::builder()
+        .status(StatusCode::TOO_MANY_REQUESTS)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::RETRY_AFTER, retry)
+        .body(Full::new(Bytes::from(body.to_string())))
         .unwrap_or_default()
 }
 
@@ -223,11 +261,12 @@ where
             None => return error_response(ErrorCode::UnknownSid),
         },
     };
+    let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
     if websocket {
-        return upgrade(server, req, client);
+        return upgrade(server, req, client, ip);
     }
     match (req.method(), client) {
-        (&Method::GET, None) => polling::handshake(&server),
+        (&Method::GET, None) => polling::handshake(&server, ip),
         (_, None) => error_response(ErrorCode::BadHandshakeMethod),
         (&Method::GET, Some(client)) => polling::get(server, client).await,
         (&Method::POST, Some(client)) => polling::post(server, client, req.into_body()).await,
@@ -260,6 +299,7 @@ fn upgrade<H: Handler, B>(
     server: Arc<Inner<H>>,
     mut req: Request<B>,
     client: Option<Arc<crate::server::Client<H::Data>>>,
+    ip: Option<std::net::IpAddr>,
 ) -> Response<Full<Bytes>> {
     let Some(key) = websocket_key(req.method(), req.headers()) else {
         return error_response(ErrorCode::BadRequest);
@@ -267,11 +307,13 @@ fn upgrade<H: Handler, B>(
     let (client, direct) = match client {
         Some(client) if client.engine.transport() == Transport::Polling => (client, false),
         Some(_) => return error_response(ErrorCode::BadRequest),
-        None => {
-            let (client, open) = server.handshake(Transport::WebSocket);
-            server.push(&client, &[Frame::text(open)]);
-            (client, true)
-        }
+        None => match server.handshake(Transport::WebSocket, ip) {
+            Ok((client, open)) => {
+                server.push(&client, &[Frame::text(open)]);
+                (client, true)
+            }
+            Err(refused) => return refused_response(refused),
+        },
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     // Nothing of the request outlives the handshake.

@@ -39,13 +39,13 @@ use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::codec::engine::Packet;
 use crate::codec::ws::{Opcode, close_frame, parse_frame, write_frame};
 use crate::config::DisconnectReason;
 use crate::engine::outbox::{EngineConn, Frame, Take, Transport};
 use crate::handler::Handler;
+use crate::peer::Stream;
 use crate::server::{Client, Inner, ServerOps};
 
 /// Bytes written per write call at most (a batch larger than this is
@@ -64,10 +64,10 @@ pub(crate) async fn run<H: Handler>(
     client: Arc<Client<H::Data>>,
     upgraded: Upgraded,
 ) {
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
+    match upgraded.downcast::<TokioIo<Stream>>() {
         Ok(parts) => {
             let stream = parts.io.into_inner();
-            let _ = stream.set_nodelay(true);
+            let _ = stream.tcp.set_nodelay(true);
             // `read_buf` shares hyper's whole read buffer: copy what is
             // unread (usually nothing) and let the buffer go now, not when
             // the connection ends.
@@ -420,6 +420,7 @@ fn data_message(op: Opcode, data: &[u8]) -> WsMessage<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     struct Nop;
 
@@ -437,7 +438,7 @@ mod tests {
     #[tokio::test]
     async fn connection_future_is_small() {
         let server = Inner::new(crate::Config::default(), Arc::new(Nop));
-        let (client, _) = server.handshake(Transport::WebSocket);
+        let (client, _) = server.handshake(Transport::WebSocket, None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap())
             .await

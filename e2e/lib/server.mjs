@@ -87,6 +87,10 @@ export async function startProcess(args, extraEnv = {}, dataDir = null) {
   }
   const env = { ...process.env, ROOMCAST_LOG: 'warn', ...extraEnv };
   delete env.RUST_LOG;
+  // The harness's own ROOMCAST_ variables are not roomcast settings (the
+  // server would warn about each, as about any unknown ROOMCAST_ variable).
+  delete env.ROOMCAST_BIN;
+  for (const k of Object.keys(env)) if (k.startsWith('ROOMCAST_TEST_')) delete env[k];
 
   const proc = spawn(ROOMCAST_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -175,14 +179,24 @@ export async function startProcess(args, extraEnv = {}, dataDir = null) {
 }
 
 /**
- * Register `before`/`after` hooks in the calling test file: one server per file.
+ * The environment of a server with every cap and rate limit off
+ * (`limits.enabled = false`): for load tests, and for files whose setup
+ * (hundreds of posts, rooms or users from one address) would otherwise
+ * exceed limits that are not what they test. Every other test runs with the
+ * limits at their defaults.
+ */
+export const NO_LIMITS = Object.freeze({ ROOMCAST_LIMITS__ENABLED: 'false' });
+
+/**
+ * Register `before`/`after` hooks in the calling test file: one server per file
+ * (with `extraEnv` added to its environment, e.g. `NO_LIMITS`).
  * Returns a context whose `base` is set once the server is up. After each test
  * the server must still be running (a crash fails that test with its stderr).
  */
-export function useServer() {
+export function useServer(extraEnv = {}) {
   const ctx = { server: null, base: null };
   before(async () => {
-    ctx.server = await startServer();
+    ctx.server = await startServer(extraEnv);
     ctx.base = ctx.server.base;
   });
   afterEach(() => {

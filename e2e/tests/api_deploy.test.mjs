@@ -15,6 +15,7 @@
 //   NATS `ack_wait_ms` (30 s): the time to the last one is reported.
 //
 // Runs in the websocket pass of the suite (it tests the deploy, not the transport).
+// Traffic under load: limits off (NO_LIMITS).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -24,7 +25,7 @@ import { RoomcastClient } from '../../clients/js/index.js';
 import { startCluster } from '../lib/cluster.mjs';
 import { history } from '../lib/chat.mjs';
 import { checkFinalState, modelClient, startTraffic, until } from '../lib/scenario.mjs';
-import { TRANSPORT, createRoom, register, withDeadline } from '../lib/server.mjs';
+import { createRoom, NO_LIMITS, register, TRANSPORT, withDeadline } from '../lib/server.mjs';
 
 const skip = TRANSPORT !== 'websocket' && 'runs in the websocket pass';
 const CLIENTS = Number(process.env.API_DEPLOY_CLIENTS ?? 12);
@@ -57,7 +58,7 @@ test(`API deploy (${backend}): both API nodes restarted with SIGTERM in turn dur
   skip,
   timeout: 240_000,
 }, async (t) => {
-  const cluster = await startCluster({ backend, apiBalancer: true });
+  const cluster = await startCluster({ backend, apiBalancer: true, extraEnv: NO_LIMITS });
   const clients = [];
   try {
     const lb = router(cluster);
@@ -124,7 +125,7 @@ test('API drain (NATS): sockets keep sending commands while an API node stops wi
   skip,
   timeout: 120_000,
 }, async (t) => {
-  const cluster = await startCluster({ backend: 'nats', apiBalancer: true });
+  const cluster = await startCluster({ backend: 'nats', apiBalancer: true, extraEnv: NO_LIMITS });
   const senders = [];
   try {
     const base = cluster.apis[1].base;

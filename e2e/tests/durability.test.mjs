@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { api, createRoom, postMessage, register, startProcess, withDeadline } from '../lib/server.mjs';
+// Posts as fast as they are answered: limits off (NO_LIMITS).
+
+import { api, createRoom, NO_LIMITS, postMessage, register, startProcess, withDeadline } from '../lib/server.mjs';
 
 const ROOMS = 4;
 const PER_ROOM = 150;
@@ -34,7 +36,7 @@ async function history(base, token, roomId) {
 test('posts answered before a SIGKILL are all stored once, in gap-free seqs; resending stores each once', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'roomcast-durability-'));
   const db = `sqlite://${path.join(dir, 'roomcast.db')}`;
-  let server = await startProcess(['serve', '--listen', '127.0.0.1:0', '--database-url', db]);
+  let server = await startProcess(['serve', '--listen', '127.0.0.1:0', '--database-url', db], NO_LIMITS);
   try {
     const { token } = await register(server.base);
     const rooms = [];
@@ -79,7 +81,7 @@ test('posts answered before a SIGKILL are all stored once, in gap-free seqs; res
     );
     const answeredBeforeKill = new Map(answered);
 
-    server = await startProcess(['serve', '--listen', '127.0.0.1:0', '--database-url', db]);
+    server = await startProcess(['serve', '--listen', '127.0.0.1:0', '--database-url', db], NO_LIMITS);
     let stored = new Map();
     for (const roomId of rooms) {
       const messages = await history(server.base, token, roomId);

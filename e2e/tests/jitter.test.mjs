@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { io } from 'socket.io-client';
 import { RoomcastClient } from '../../clients/js/index.js';
-import { TRANSPORT, createRoom, register, useServer, withDeadline } from '../lib/server.mjs';
+import { createRoom, NO_LIMITS, register, TRANSPORT, useServer, withDeadline } from '../lib/server.mjs';
 import { say } from '../lib/chat.mjs';
 import { startCluster } from '../lib/cluster.mjs';
 import { checkFinalState, modelClient, startTraffic } from '../lib/scenario.mjs';
@@ -33,7 +33,8 @@ const PER_SEC = 2;
 const SPLIT_CLIENTS = Number(process.env.JITTER_SPLIT_CLIENTS ?? 150);
 const SPLIT_MESSAGES = Number(process.env.JITTER_SPLIT_MESSAGES ?? 80);
 
-const ctx = useServer();
+// A load test: limits off (NO_LIMITS).
+const ctx = useServer(NO_LIMITS);
 const cleanup = [];
 after(() => {
   for (const f of cleanup.splice(0)) f();
@@ -126,7 +127,7 @@ test(`jitter on the split deployment (NATS + PostgreSQL): ${SPLIT_CLIENTS} clien
   skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
   timeout: 300_000,
 }, async (t) => {
-  const cluster = await startCluster({ backend: 'nats' });
+  const cluster = await startCluster({ backend: 'nats', extraEnv: NO_LIMITS });
   const clients = [];
   try {
     let n = 0;

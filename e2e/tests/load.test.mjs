@@ -4,21 +4,10 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  api,
-  connect,
-  createRoom,
-  emitWithAck,
-  Inbox,
-  live,
-  makeSocket,
-  postMessage,
-  register,
-  useServer,
-  withDeadline,
-} from '../lib/server.mjs';
+import { api, connect, createRoom, emitWithAck, Inbox, live, makeSocket, NO_LIMITS, postMessage, register, useServer, withDeadline } from '../lib/server.mjs';
 
-const ctx = useServer();
+// A load test: limits off (NO_LIMITS).
+const ctx = useServer(NO_LIMITS);
 
 describe('load', () => {
   test('100 concurrent posts: seqs 1..100, each delivered once in order, history complete', { timeout: 120_000 }, async () => {

@@ -2,6 +2,7 @@
 // partitions are spread over the live API nodes and taken over when one is
 // killed, and a bus outage under load only grows the backlog, which drains
 // once the bus is back. Every message arrives once and in its room's order.
+// Posts under load: limits off (NO_LIMITS).
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import { privateEngine, startCluster } from '../lib/cluster.mjs';
-import { Inbox, closeAllSockets, connect, createRoom, emitWithAck, postMessage, register } from '../lib/server.mjs';
+import { closeAllSockets, connect, createRoom, emitWithAck, Inbox, NO_LIMITS, postMessage, register } from '../lib/server.mjs';
 
 /** The `outbox` part of an API node's `/healthz`. */
 async function outbox(node) {
@@ -77,7 +78,7 @@ async function assertRoomsDelivered(rs, n, ms) {
 }
 
 test('two API nodes share the outbox partitions; after a SIGKILL the survivor takes them all over and nothing is lost', async () => {
-  const cluster = await startCluster({ backend: 'nats', apis: 2, realtimes: 1 });
+  const cluster = await startCluster({ backend: 'nats', apis: 2, realtimes: 1, extraEnv: NO_LIMITS });
   try {
     const [survivor, victim] = cluster.apis;
     const shared = await healthUntil(
@@ -104,7 +105,7 @@ test('two API nodes share the outbox partitions; after a SIGKILL the survivor ta
 test('the bus stopped for 10 s under load: posts answer 201, the backlog grows, then drains in order with nothing lost or doubled', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'roomcast-outage-'));
   const engine = await privateEngine('nats', dir);
-  const cluster = await startCluster({ backend: 'nats', busUrl: engine.url, apis: 2, realtimes: 1 });
+  const cluster = await startCluster({ backend: 'nats', busUrl: engine.url, apis: 2, realtimes: 1, extraEnv: NO_LIMITS });
   try {
     const rs = await rooms(cluster.apis[0].base, cluster.realtimes[0], 4);
     await postEach(rs, 2, (i) => cluster.apis[i % 2], 'before');

@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { io } from 'socket.io-client';
-import { TRANSPORT, createRoom, register, useServer, withDeadline } from '../lib/server.mjs';
+import { createRoom, NO_LIMITS, register, TRANSPORT, useServer, withDeadline } from '../lib/server.mjs';
 import { Tape, call, reactionPath, say } from '../lib/chat.mjs';
 import { cuttableProxy } from '../lib/tcp.mjs';
 import { percentile, scheduleCuts } from '../lib/jitter.mjs';
 import { startCluster } from '../lib/cluster.mjs';
 
-const ctx = useServer();
+// Hundreds of clients from one address (the jitter runs): limits off (NO_LIMITS).
+const ctx = useServer(NO_LIMITS);
 const cleanup = [];
 after(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
@@ -181,7 +182,7 @@ test(`recovery works on another realtime node${restart ? ', and after a restart'
   skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
   timeout: 120_000,
 }, async () => {
-  const cluster = await startCluster({ backend });
+  const cluster = await startCluster({ backend, extraEnv: NO_LIMITS });
   cleanup.push(() => cluster.stop());
   const api = cluster.apis[0].base;
   const [rt0, rt1] = cluster.realtimes;
@@ -325,7 +326,7 @@ test(`jitter with the official client alone on the split deployment (NATS + Post
   skip: TRANSPORT !== 'websocket' && 'runs in the websocket pass',
   timeout: 240_000,
 }, async (t) => {
-  const cluster = await startCluster({ backend: 'nats' });
+  const cluster = await startCluster({ backend: 'nats', extraEnv: NO_LIMITS });
   cleanup.push(() => cluster.stop());
   const ports = cluster.realtimes.map((r) => r.port);
   t.diagnostic(await officialJitter({ base: cluster.apis[0].base, ports, n: JITTER_SPLIT_CLIENTS, label: 'split, NATS' }));

@@ -11,6 +11,7 @@ use roomcast_store::StoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Json;
+use crate::limits::ClientAddr;
 use crate::{ApiError, AppState};
 
 /// The authenticated caller, from a verified bearer token.
@@ -60,11 +61,14 @@ pub struct Me {
     user: User,
 }
 
-/// `POST /v1/auth/register` → 201 `{user, token}`; 409 if the name is taken.
+/// `POST /v1/auth/register` → 201 `{user, token}`; 409 if the name is
+/// taken; 429 past `register_ip`.
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
+    state.limits.register(ip)?;
     validate::username(&body.username).map_err(ApiError::BadRequest)?;
     validate::password(&body.password).map_err(ApiError::BadRequest)?;
     let hash = roomcast_auth::hash_password(body.password)
@@ -82,11 +86,14 @@ pub async fn register(
 }
 
 /// `POST /v1/auth/login` → 200 `{user, token}`; 401 for a wrong password or
-/// an unknown user, with the same answer and the same work for both.
+/// an unknown user, with the same answer and the same work for both; 429
+/// past `login_ip` or `login_account_ip`, before any password is checked.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     Json(body): Json<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
+    state.limits.login(ip, &body.username)?;
     if body.password.len() > validate::MAX_PASSWORD_BYTES {
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     }

@@ -8,7 +8,7 @@
 use axum::extract::FromRequest;
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use roomcast_core::{ErrorBody, ErrorCode};
 use roomcast_store::StoreError;
@@ -38,9 +38,15 @@ pub enum ApiError {
     /// 413: body too large.
     #[error("request body is too large")]
     PayloadTooLarge,
-    /// 429: too many requests of this kind; retry later.
-    #[error("{0}")]
-    RateLimited(String),
+    /// 429: too many requests of this kind; retry after the wait given
+    /// (`Retry-After`, in whole seconds, and `retryAfterMs`).
+    #[error("{message}")]
+    RateLimited {
+        /// What was refused, to show.
+        message: String,
+        /// How long until it is allowed again.
+        retry_after_ms: u64,
+    },
     /// 500: our fault; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -56,7 +62,7 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
-            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -77,6 +83,16 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        if let Self::RateLimited { retry_after_ms, .. } = self {
+            return (
+                status,
+                [(header::RETRY_AFTER, retry_after_ms.div_ceil(1000).max(1))],
+                axum::Json(Wrapper {
+                    error: ErrorBody::rate_limited(message, retry_after_ms),
+                }),
+            )
+                .into_response();
+        }
         (
             status,
             axum::Json(Wrapper {
@@ -84,6 +100,16 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response()
+    }
+}
+
+impl ApiError {
+    /// The answer to an action refused by `limit`, `what` saying which.
+    pub fn limited(what: &str, limit: roomcast_limits::Limited) -> Self {
+        Self::RateLimited {
+            message: format!("too many {what}; retry later"),
+            retry_after_ms: limit.retry_after_ms(),
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`error`]: [`ApiError`], the one error type every handler returns, and the
 //!   JSON/query/path extractors that turn bad input into it.
 //! - [`auth`]: register, login, `me`, and the [`auth::AuthUser`] extractor.
+//! - [`limits`]: the rate limits of the routes ([`limits::ApiLimits`]) and
+//!   the client address they are keyed by.
 //! - [`rooms`]: rooms: create, list, read, rename, DMs.
 //! - [`members`]: adding and removing members, leaving, roles.
 //! - [`messages`]: post, history, edit, delete.
@@ -25,6 +27,7 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod internal;
+pub mod limits;
 pub mod members;
 pub mod messages;
 pub mod presence;
@@ -58,6 +61,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Rate limits of the routes.
+    pub limits: Arc<limits::ApiLimits>,
 }
 
 /// The API router (`/v1/...`), with JSON 404/405 answers.

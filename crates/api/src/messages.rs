@@ -100,6 +100,7 @@ pub async fn post_message(
         reply_to: body.reply_to,
     };
     cmd.check().map_err(ApiError::BadRequest)?;
+    state.limits.message(me)?;
     let posted = state
         .store
         .post_message(NewMessage {
@@ -146,6 +147,7 @@ pub async fn edit_message(
 ) -> Result<Json<MessageReply>, ApiError> {
     let (room, id) = room_and_message(&raw)?;
     validate::body(&body.body).map_err(ApiError::BadRequest)?;
+    state.limits.message(me)?;
     let message = state.store.edit_message(room, me, id, &body.body).await?;
     Ok(Json(MessageReply { message }))
 }
@@ -158,6 +160,7 @@ pub async fn delete_message(
     Path(raw): Path<(String, String)>,
 ) -> Result<Json<MessageReply>, ApiError> {
     let (room, id) = room_and_message(&raw)?;
+    state.limits.message(me)?;
     let message = state.store.delete_message(room, me, id).await?;
     Ok(Json(MessageReply { message }))
 }

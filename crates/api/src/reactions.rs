@@ -51,6 +51,7 @@ async fn react(
 ) -> Result<Json<Changed>, ApiError> {
     let (room, message) = room_and_message(&(room, message))?;
     validate::emoji(&emoji).map_err(ApiError::BadRequest)?;
+    state.limits.reaction(me)?;
     let changed = state.store.react(room, me, message, &emoji, add).await?;
     Ok(Json(Changed { changed }))
 }

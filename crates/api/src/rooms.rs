@@ -85,6 +85,7 @@ pub async fn create_room(
     Json(body): Json<CreateRoom>,
 ) -> Result<(StatusCode, Json<RoomReply>), ApiError> {
     validate::room_name(&body.name).map_err(ApiError::BadRequest)?;
+    state.limits.room(me)?;
     if body.member_ids.len() > validate::MAX_ROOM_MEMBERS {
         return Err(ApiError::BadRequest(format!(
             "memberIds may list at most {} users",
@@ -163,6 +164,7 @@ pub async fn open_dm(
             "cannot open a DM with yourself".into(),
         ));
     }
+    state.limits.room(me)?;
     let (room, created) = match state.store.open_dm(me, body.user_id).await {
         Ok(opened) => opened,
         Err(StoreError::UnknownUser(id)) => {

@@ -61,6 +61,11 @@ pub struct LimitsConfig {
     /// Engine.IO sessions per client address that have not connected a
     /// socket yet.
     pub pending_sessions_per_ip: usize,
+    /// Sockets one user may have on one realtime node.
+    pub sockets_per_user: usize,
+    /// The rate limits, `[limits.<name>]` each (`burst`, `refill_ms`).
+    #[serde(flatten)]
+    pub rates: roomcast_limits::Rates,
 }
 
 impl Default for LimitsConfig {
@@ -69,6 +74,8 @@ impl Default for LimitsConfig {
             enabled: true,
             connections_per_ip: 256,
             pending_sessions_per_ip: 16,
+            sockets_per_user: 20,
+            rates: roomcast_limits::Rates::default(),
         }
     }
 }
@@ -158,12 +165,38 @@ pub struct SocketIoSection {
     pub connection_state_recovery: bool,
 }
 
+/// `bus.kind`: which bus carries `chat.out` and `chat.in`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    /// In-process; `serve` only.
+    #[default]
+    Memory,
+    /// NATS JetStream (`[bus.nats]`).
+    Nats,
+    /// Redis Streams (`[bus.redis]`).
+    Redis,
+    /// Google Cloud Pub/Sub (`[bus.gcp]`).
+    Gcp,
+}
+
+impl std::fmt::Display for BusKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Memory => "memory",
+            Self::Nats => "nats",
+            Self::Redis => "redis",
+            Self::Gcp => "gcp",
+        })
+    }
+}
+
 /// `[bus]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BusConfig {
     /// Backend: `memory` (in-process; `serve` only), `nats`, `redis`, `gcp`.
-    pub kind: String,
+    pub kind: BusKind,
     /// Name of the backend → realtime topic.
     pub chat_out: String,
     /// Name of the realtime → backend topic.
@@ -316,7 +349,7 @@ impl Default for SocketIoSection {
 impl Default for BusConfig {
     fn default() -> Self {
         Self {
-            kind: "memory".into(),
+            kind: BusKind::Memory,
             chat_out: roomcast_core::topics::CHAT_OUT.into(),
             chat_in: roomcast_core::topics::CHAT_IN.into(),
             gcp: roomcast_bus_gcp::Config::default(),
@@ -339,16 +372,39 @@ impl Default for OutboxConfig {
 /// The default configuration as a commented TOML file (`roomcast config`).
 pub const DEFAULT_TOML: &str = include_str!("default_config.toml");
 
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file names keys that are not in the tree (see [`crate::strict`]).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    UnknownKeys(Vec<crate::strict::UnknownKey>),
+    /// A file that cannot be read or parsed, or a value of the wrong type
+    /// (the message names the key and the source).
+    #[error(transparent)]
+    Invalid(#[from] Box<figment::Error>),
+}
+
 impl Config {
     /// Load: defaults, then `file` (if any), then `ROOMCAST_…` variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+    /// A key of the file that is not in the tree is an error
+    /// ([`ConfigError::UnknownKeys`]); for the environment, see
+    /// [`crate::strict::unknown_env`].
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(f) = file {
+            let dict: figment::value::Dict = Figment::from(Toml::file_exact(f))
+                .extract()
+                .map_err(Box::new)?;
+            let unknown = crate::strict::unknown_in(&dict, &f.display().to_string());
+            if !unknown.is_empty() {
+                return Err(ConfigError::UnknownKeys(unknown));
+            }
             fig = fig.merge(Toml::file_exact(f));
         }
-        fig.merge(Env::prefixed("ROOMCAST_").split("__"))
+        Ok(fig
+            .merge(Env::prefixed("ROOMCAST_").split("__"))
             .extract()
-            .map_err(Box::new)
+            .map_err(Box::new)?)
     }
 
     /// The bounds of every connection's HTTP phase.
@@ -380,6 +436,20 @@ impl Config {
             max_pending_per_ip: self.cap(self.limits.pending_sessions_per_ip),
             ..roomcast_gateway::SocketIoConfig::default()
         }
+    }
+
+    /// The realtime tier's caps and rate limits.
+    pub fn guard(&self) -> roomcast_gateway::GuardConfig {
+        roomcast_gateway::GuardConfig {
+            enabled: self.limits.enabled,
+            sockets_per_user: self.limits.sockets_per_user,
+            rates: self.limits.rates,
+        }
+    }
+
+    /// The API's rate limits.
+    pub fn api_limits(&self) -> roomcast_api::limits::ApiLimits {
+        roomcast_api::limits::ApiLimits::new(&self.limits.rates, self.limits.enabled)
     }
 
     /// The gateway's chat settings (`[chat]`, `[presence]`; the rest at
@@ -448,12 +518,51 @@ mod tests {
             )?;
             jail.set_env("ROOMCAST_DATABASE_URL", "sqlite::memory:");
             jail.set_env("ROOMCAST_AUTH__JWT_SECRET", "s3cret");
-            let c = Config::load(Some(Path::new("rc.toml"))).map_err(|e| *e)?;
+            let c = Config::load(Some(Path::new("rc.toml"))).unwrap();
             assert_eq!(c.listen.port(), 4000);
             assert_eq!(c.auth.token_ttl_secs, 60);
             assert_eq!(c.auth.jwt_secret, "s3cret");
             assert_eq!(c.database_url, "sqlite::memory:");
             assert_eq!(c.log, "info");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its large error
+    fn an_unknown_key_in_the_file_is_an_error_naming_the_closest_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rc.toml",
+                "listn = \"0.0.0.0:4000\"\n[http]\ndemo_pag = false\n",
+            )?;
+            let e = Config::load(Some(Path::new("rc.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("unknown key `listn` in rc.toml; did you mean `listen`?"),
+                "{e}"
+            );
+            assert!(
+                e.contains("`http.demo_pag`") && e.contains("`http.demo_page`"),
+                "{e}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its large error
+    fn the_bus_kind_is_one_of_four() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROOMCAST_BUS__KIND", "nats");
+            assert_eq!(Config::load(None).unwrap().bus.kind, BusKind::Nats);
+            jail.set_env("ROOMCAST_BUS__KIND", "natz");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("natz") && e.to_lowercase().contains("bus.kind"),
+                "{e}"
+            );
             Ok(())
         });
     }

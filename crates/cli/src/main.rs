@@ -33,8 +33,18 @@ enum Command {
     /// The realtime (Socket.IO) tier of the split deployment (needs a shared bus,
     /// `auth.jwt_secret` and `realtime.api_url`).
     Realtime(ServeArgs),
-    /// Print the default configuration, every key documented.
-    Config,
+    /// Print the default configuration, every key documented; with
+    /// `--check FILE`, check that file instead (unknown keys, bad values)
+    /// without starting anything.
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// Check this TOML file (with the `ROOMCAST_…` environment over it, as
+    /// a process would load it) and exit: 0 if it is valid, 1 if not.
+    #[arg(long, value_name = "FILE")]
+    check: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Default)]
@@ -51,15 +61,23 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
     let (role, args) = match command {
-        Command::Config => {
+        Command::Config(ConfigArgs { check: None }) => {
             print!("{}", roomcast::config::DEFAULT_TOML);
+            return Ok(());
+        }
+        Command::Config(ConfigArgs { check: Some(file) }) => {
+            Config::load(Some(&file))?;
+            for unknown in roomcast::strict::unknown_env(std::env::vars()) {
+                eprintln!("warning: {unknown}");
+            }
+            println!("{}: ok", file.display());
             return Ok(());
         }
         Command::Serve(args) => (Role::Serve, args),
         Command::Api(args) => (Role::Api, args),
         Command::Realtime(args) => (Role::Realtime, args),
     };
-    let mut config = Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut config = Config::load(cli.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -74,6 +92,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    for unknown in roomcast::strict::unknown_env(std::env::vars()) {
+        tracing::warn!("{unknown}: ignored");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

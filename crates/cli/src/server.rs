@@ -128,7 +128,9 @@ impl Server {
                         outbox_partitions: config.outbox.partitions,
                         // serve's in-process bus lives and dies with the
                         // process: its outbox can too (roomcast_store::held).
-                        outbox: if role == Role::Serve && config.bus.kind == "memory" {
+                        outbox: if role == Role::Serve
+                            && config.bus.kind == crate::config::BusKind::Memory
+                        {
                             roomcast_store::OutboxStorage::Memory
                         } else {
                             roomcast_store::OutboxStorage::Table
@@ -163,6 +165,7 @@ impl Server {
                         node_id(config)
                     },
                     chat: config.chat(),
+                    guard: config.guard(),
                 },
                 gateway_stop.clone(),
             )
@@ -204,6 +207,7 @@ impl Server {
                 store,
                 tokens: tokens.clone(),
                 max_body_bytes: config.http.max_body_bytes,
+                limits: Arc::new(config.api_limits()),
             };
             let commands = bus
                 .subscribe(

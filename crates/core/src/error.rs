@@ -41,13 +41,21 @@ impl ErrorCode {
     }
 }
 
-/// The `{code, message}` object inside every error answer.
+/// The `{code, message}` object inside every error answer, with
+/// `retryAfterMs` on a `rate_limited` one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Machine-readable code.
     pub code: ErrorCode,
     /// Human-readable explanation, safe to show (never internal detail).
     pub message: String,
+    /// `rate_limited`: how long until the same action is allowed, ms.
+    #[serde(
+        rename = "retryAfterMs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ErrorBody {
@@ -56,6 +64,15 @@ impl ErrorBody {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// A `rate_limited` body: `message`, retry after `retry_after_ms`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Self {
+            retry_after_ms: Some(retry_after_ms),
+            ..Self::new(ErrorCode::RateLimited, message)
         }
     }
 }

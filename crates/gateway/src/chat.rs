@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 
 use crate::commands::Commands;
 use crate::consumer::{room_channel, user_channel};
+use crate::guard::Guard;
 use crate::membership::{Membership, member_seq};
 use crate::presence::Presence;
 use crate::recovery::{self, Offset};
 use crate::replay::{self, RoomLogs, SocketRef};
-use crate::transport::{Ack, Conn, ConnId, Handler, Restore};
+use crate::transport::{Ack, Conn, ConnId, Handler, Refusal, Restore};
 
 /// `joinRoom` and `leaveRoom` payload.
 #[derive(Deserialize)]
@@ -48,18 +49,21 @@ pub struct ChatHandler {
     commands: Commands,
     presence: Arc<Presence>,
     logs: Arc<RoomLogs>,
+    guard: Arc<Guard>,
 }
 
 impl ChatHandler {
     /// A handler verifying tokens with `tokens`, checking `joinRoom` with
     /// `membership` (uncached), running the bus commands with `commands`,
-    /// counting sockets in `presence` and replaying from `logs`.
+    /// counting sockets in `presence`, replaying from `logs` and limiting
+    /// with `guard`.
     pub fn new(
         tokens: Arc<Tokens>,
         membership: Arc<dyn Membership>,
         commands: Commands,
         presence: Arc<Presence>,
         logs: Arc<RoomLogs>,
+        guard: Arc<Guard>,
     ) -> Self {
         Self {
             tokens,
@@ -67,6 +71,7 @@ impl ChatHandler {
             commands,
             presence,
             logs,
+            guard,
         }
     }
 
@@ -188,14 +193,23 @@ pub fn ack_error(e: &ErrorBody) -> Value {
 
 #[async_trait]
 impl Handler for ChatHandler {
-    fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, String> {
+    fn allow_handshake(&self, ip: Option<std::net::IpAddr>) -> Result<(), std::time::Duration> {
+        self.guard.handshake(ip)
+    }
+
+    fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, Refusal> {
         let token = auth
             .and_then(|a| a.get("token"))
             .and_then(Value::as_str)
             .ok_or("missing token: connect with auth: {token}")?;
-        self.tokens
+        let user = self
+            .tokens
             .verify(token)
-            .map_err(|_| "invalid or expired token".to_owned())
+            .map_err(|_| Refusal::from("invalid or expired token"))?;
+        self.guard
+            .admit(user)
+            .map_err(|(message, data)| Refusal::with_data(message, data))?;
+        Ok(user)
     }
 
     fn on_connect(&self, conn: &Conn) {
@@ -218,11 +232,19 @@ impl Handler for ChatHandler {
     }
 
     async fn on_event(&self, conn: Conn, event: String, data: Option<Value>, ack: Option<Ack>) {
-        let reply = match event.as_str() {
-            "joinRoom" => self.join_room(&conn, data).await,
-            "joinUser" => self.join_user(&conn, data).await,
-            "leaveRoom" => self.leave_room(&conn, data),
-            other => match self.commands.run(conn.id(), conn.user(), other, data).await {
+        let user = conn.user();
+        // Limits first: a refused command is not checked or published.
+        let limit = match event.as_str() {
+            "joinRoom" | "joinUser" => self.guard.join(user),
+            "sendMessage" => self.guard.message(user),
+            _ => Ok(()),
+        };
+        let reply = match (limit, event.as_str()) {
+            (Err(e), _) => Err(e),
+            (Ok(()), "joinRoom") => self.join_room(&conn, data).await,
+            (Ok(()), "joinUser") => self.join_user(&conn, data).await,
+            (Ok(()), "leaveRoom") => self.leave_room(&conn, data),
+            (Ok(()), other) => match self.commands.run(conn.id(), user, other, data).await {
                 Some(reply) => reply,
                 None => Err(bad_request(&format!("unknown event {other:?}"))),
             },

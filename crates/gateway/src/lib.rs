@@ -11,6 +11,8 @@
 //!   publish; ACK after the publish.
 //! - [`typing`]: per-(user, room) typing states, relays and expiry.
 //! - [`rate`]: the per-socket token bucket limiting `typing`.
+//! - [`guard`]: connection attempts per address, sockets per user, and the
+//!   per-user rate limits of `sendMessage` and the joins.
 //! - [`presence`]: sockets per user on this node, `presenceChanged` and
 //!   `nodeHeartbeat` on `chat.in`.
 //! - [`membership`]: how the gateway learns whether the caller is a member;
@@ -33,6 +35,7 @@ pub mod chat;
 pub mod commands;
 pub mod config;
 pub mod consumer;
+pub mod guard;
 pub mod membership;
 pub mod presence;
 pub mod publish;
@@ -52,6 +55,7 @@ use roomcast_bus::{Bus, Topics};
 use tokio_util::sync::CancellationToken;
 
 pub use config::ChatConfig;
+pub use guard::GuardConfig;
 pub use membership::Membership;
 pub use transport::{SocketIoConfig, Transport, TransportLayer};
 
@@ -73,6 +77,8 @@ pub struct GatewayDeps {
     pub node: String,
     /// Typing, presence and membership-cache settings.
     pub chat: ChatConfig,
+    /// Caps and rate limits ([`guard`]).
+    pub guard: GuardConfig,
 }
 
 /// A running gateway: the HTTP layer to mount and the handle to stop it.
@@ -113,12 +119,14 @@ impl Gateway {
         let presence =
             presence::Presence::new(format!("{}:{}", deps.node, roomcast_core::now_ms()));
         let logs = replay::RoomLogs::new(cfg.replay_buffer, deps.socketio.recovery);
+        let guard = Arc::new(guard::Guard::new(&deps.guard, presence.clone()));
         let handler = Arc::new(chat::ChatHandler::new(
             deps.tokens,
             deps.membership,
             commands,
             presence.clone(),
             logs.clone(),
+            guard,
         ));
         let (layer, transport) = Transport::build(&deps.socketio, handler);
         let sub = deps

@@ -25,8 +25,10 @@
 //! sees the transport close and reconnects, then reloads or replays), never
 //! silently skipped.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use roomcast_core::UserId;
@@ -40,15 +42,25 @@ use serde_json::value::RawValue;
 /// off); see [`roomcast_sio::Config`] for each field and its default.
 pub type SocketIoConfig = roomcast_sio::Config;
 
+/// A refused CONNECT: the `connect_error`'s message and optional data.
+pub type Refusal = roomcast_sio::Refusal;
+
 /// The tower layer that serves `/socket.io/`.
 pub type TransportLayer = service::SioLayer<Adapter>;
 
 /// What the chat layer plugs into the protocol layer.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
+    /// May a client at `ip` open a session now? `Err(wait)` answers its
+    /// handshake 429 with `Retry-After`. The default allows all.
+    fn allow_handshake(&self, _ip: Option<IpAddr>) -> Result<(), Duration> {
+        Ok(())
+    }
+
     /// Decide who a connecting client is from its CONNECT `auth` payload.
-    /// `Err(text)` refuses the connection with `text` as the `connect_error` message.
-    fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, String>;
+    /// `Err` refuses the connection with a `connect_error` of the refusal's
+    /// message (and data, if any).
+    fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, Refusal>;
 
     /// Connection state recovery: `user` (from the token) reconnects with the
     /// last `offset` of an earlier session. `Some` continues it (see
@@ -159,7 +171,11 @@ pub struct Adapter(Arc<dyn Handler>);
 impl roomcast_sio::Handler for Adapter {
     type Data = SocketData;
 
-    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<SocketData, String> {
+    fn allow_handshake(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
+        self.0.allow_handshake(ip)
+    }
+
+    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<SocketData, Refusal> {
         let user = self.0.authenticate(info.auth)?;
         Ok(SocketData {
             user,

@@ -76,6 +76,7 @@ async fn serve() -> Server {
             socketio: SocketIoConfig::default(),
             node: "rt-test".into(),
             chat: ChatConfig::default(),
+            guard: roomcast_gateway::GuardConfig::default(),
         },
         shutdown.clone(),
     )

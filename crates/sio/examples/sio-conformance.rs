@@ -32,7 +32,7 @@ impl Handler for Conformance {
     /// The handshake's auth payload.
     type Data = Value;
 
-    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Value, String> {
+    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Value, roomcast_sio::Refusal> {
         Ok(info
             .auth
             .cloned()

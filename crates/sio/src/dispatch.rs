@@ -97,8 +97,10 @@ impl<H: Handler> Inner<H> {
         };
         let data = match self.handler.authenticate(ConnectInfo { nsp, auth }) {
             Ok(data) => data,
-            Err(message) => {
-                self.push(client, Message::connect_error(nsp, &message).frames());
+            Err(refusal) => {
+                let error =
+                    Message::connect_error_data(nsp, &refusal.message, refusal.data.as_ref());
+                self.push(client, error.frames());
                 return;
             }
         };

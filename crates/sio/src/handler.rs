@@ -110,6 +110,41 @@ pub struct ConnectInfo<'a> {
 /// what it missed. Must not block.
 pub type Restore<D> = Box<dyn FnOnce(&Conn<D>) + Send>;
 
+/// A refused namespace CONNECT: the CONNECT_ERROR's `message`, and its
+/// `data` if any (socket.io-client's `err.message` and `err.data`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// Shown as `err.message`.
+    pub message: String,
+    /// `err.data`: e.g. `{"code": "too_many_sockets"}`.
+    pub data: Option<Value>,
+}
+
+impl Refusal {
+    /// A refusal with `message` and `data`.
+    pub fn with_data(message: impl Into<String>, data: Value) -> Self {
+        Self {
+            message: message.into(),
+            data: Some(data),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            data: None,
+        }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
 /// The application side of the server.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
@@ -127,7 +162,7 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Accept (with the socket's data) or refuse (with the CONNECT_ERROR
     /// message) a namespace CONNECT. Runs before the CONNECT reply.
-    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Self::Data, String>;
+    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Self::Data, Refusal>;
 
     /// Connection state recovery: the CONNECT (already authenticated, as
     /// `data`) carried the private session id `pid` of an earlier session and

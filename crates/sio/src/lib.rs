@@ -4,12 +4,12 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # use roomcast_sio::{Ack, Config, ConnectInfo, Conn, Event, Handler, SocketIo};
+//! # use roomcast_sio::{Ack, Config, ConnectInfo, Conn, Event, Handler, Refusal, SocketIo};
 //! struct Echo;
 //! #[async_trait::async_trait]
 //! impl Handler for Echo {
 //!     type Data = ();
-//!     fn authenticate(&self, _: ConnectInfo<'_>) -> Result<(), String> { Ok(()) }
+//!     fn authenticate(&self, _: ConnectInfo<'_>) -> Result<(), Refusal> { Ok(()) }
 //!     async fn on_event(&self, conn: Conn<()>, event: Event, _ack: Option<Ack>) {
 //!         let _ = conn.emit(&event.name, &event.payload);
 //!     }
@@ -90,7 +90,7 @@ mod server;
 pub mod socket;
 
 pub use config::{Config, DisconnectReason, Sid};
-pub use handler::{ConnectInfo, Event, Handler, Payload, Restore};
+pub use handler::{ConnectInfo, Event, Handler, Payload, Refusal, Restore};
 pub use io::{Nsp, SocketIo};
 pub use message::Message;
 pub use peer::{ClientIp, PeerAddr};

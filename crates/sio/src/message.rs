@@ -105,7 +105,17 @@ impl Message {
 
     /// A CONNECT_ERROR `{"message": message}`.
     pub fn connect_error(nsp: &str, message: &str) -> Self {
-        let json = serde_json::json!({ "message": message }).to_string();
+        Self::connect_error_data(nsp, message, None)
+    }
+
+    /// A CONNECT_ERROR `{"message": message, "data": data}` (`data` left
+    /// out when `None`).
+    pub fn connect_error_data(nsp: &str, message: &str, data: Option<&Value>) -> Self {
+        let json = match data {
+            Some(data) => serde_json::json!({ "message": message, "data": data }),
+            None => serde_json::json!({ "message": message }),
+        }
+        .to_string();
         Self::build(
             PacketType::ConnectError,
             nsp,

@@ -23,10 +23,10 @@ struct Rooms {
 impl Handler for Rooms {
     type Data = String;
 
-    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<String, String> {
+    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<String, roomcast_sio::Refusal> {
         match info.auth.and_then(|a| a["user"].as_str()) {
             Some(user) => Ok(user.to_owned()),
-            None => Err("no user".to_owned()),
+            None => Err("no user".into()),
         }
     }
 

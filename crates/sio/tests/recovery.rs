@@ -18,11 +18,11 @@ struct Resumable;
 impl Handler for Resumable {
     type Data = String;
 
-    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<String, String> {
+    fn authenticate(&self, info: ConnectInfo<'_>) -> Result<String, roomcast_sio::Refusal> {
         info.auth
             .and_then(|a| a["user"].as_str())
             .map(str::to_owned)
-            .ok_or_else(|| "no user".to_owned())
+            .ok_or_else(|| "no user".into())
     }
 
     async fn recover(&self, data: &String, _pid: &str, offset: &str) -> Option<Restore<String>> {

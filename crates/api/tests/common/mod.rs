@@ -45,12 +45,23 @@ impl World {
         Self::on(store)
     }
 
-    /// A world on `store`.
+    /// A world on `store`, with no rate limits.
     pub fn on(store: Arc<dyn Store>) -> Self {
+        Self::with_limits(store, roomcast_api::limits::ApiLimits::off())
+    }
+
+    /// A world on a fresh in-memory store with the rate limits of `rates`.
+    pub async fn limited(rates: &roomcast_limits::Rates) -> Self {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+        Self::with_limits(store, roomcast_api::limits::ApiLimits::new(rates, true))
+    }
+
+    fn with_limits(store: Arc<dyn Store>, limits: roomcast_api::limits::ApiLimits) -> Self {
         let state = AppState {
             store: store.clone(),
             tokens: Arc::new(Tokens::new(b"api-tests-secret", Duration::from_secs(3600))),
             max_body_bytes: roomcast_api::DEFAULT_MAX_BODY_BYTES,
+            limits: Arc::new(limits),
         };
         Self {
             app: app(state.clone()),

@@ -427,7 +427,7 @@ mod tests {
     #[async_trait::async_trait]
     impl Handler for Nop {
         type Data = ();
-        fn authenticate(&self, _: crate::ConnectInfo<'_>) -> Result<(), String> {
+        fn authenticate(&self, _: crate::ConnectInfo<'_>) -> Result<(), crate::Refusal> {
             Ok(())
         }
         async fn on_event(&self, _: crate::Conn<()>, _: crate::Event, _: Option<crate::Ack>) {}

@@ -171,6 +171,58 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
   }
 }
 
+/**
+ * A private PostgreSQL (for outage tests) in a directory of its own, on a free port: its own
+ * cluster made with `initdb` (trust auth, superuser `root`), run as the
+ * `postgres` user (PostgreSQL refuses to run as root). `stop()` is a fast
+ * shutdown (SIGINT: clients are disconnected), `start()` starts it again on
+ * the same data and port; `remove()` stops it and deletes its directory.
+ * Returns `{ url, stop(), start(), remove() }`, started.
+ */
+export async function privatePostgres() {
+  const { readdir, mkdir, mkdtemp, readFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(`${tmpdir()}/roomcast-pg-`);
+  const { spawn } = await import('node:child_process');
+  const versions = await readdir('/usr/lib/postgresql').catch(() => []);
+  if (!versions.length) throw new Error('PostgreSQL binaries not found in /usr/lib/postgresql: apt-get install postgresql');
+  const bin = `/usr/lib/postgresql/${versions.sort().pop()}/bin`;
+  const passwd = (await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith('postgres:'));
+  if (!passwd) throw new Error('no postgres user in /etc/passwd: apt-get install postgresql');
+  const [, , uid, gid] = passwd.split(':').map(Number);
+  const data = `${dir}/data`;
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  await run('chown', ['-R', `${uid}:${gid}`, dir]);
+  await run(`${bin}/initdb`, ['-D', data, '--auth=trust', '-U', 'root', '-N'], { uid, gid });
+  const port = await freePort();
+  let child = null;
+  const pg = {
+    url: `postgres://root@127.0.0.1:${port}/postgres`,
+    async start() {
+      child = spawn(
+        `${bin}/postgres`,
+        ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'],
+        { uid, gid, stdio: 'ignore' },
+      );
+      await withDeadline(waitForPort(port), 20_000, `private PostgreSQL did not start on ${port}`);
+    },
+    async stop() {
+      if (!child) return;
+      const c = child;
+      child = null;
+      const gone = new Promise((r) => c.once('exit', r));
+      c.kill('SIGINT');
+      await gone;
+    },
+    async remove() {
+      await pg.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await pg.start();
+  return pg;
+}
+
 /** Start a private engine (for outage tests) on a free port; returns `{ url, stop(), start() }`. */
 export async function privateEngine(backend, dir) {
   const port = await freePort();

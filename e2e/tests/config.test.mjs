@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { ROOMCAST_BIN, startServer, withDeadline } from '../lib/server.mjs';
+import { ROOMCAST_BIN, startServer, TRANSPORT, withDeadline } from '../lib/server.mjs';
+
+// Not about the transport: runs in the websocket pass only.
+const skip = TRANSPORT !== 'websocket' && 'runs in the websocket pass';
 
 /** Run roomcast with `args` to its exit; its code and output. */
 function run(args, env = {}) {
@@ -29,7 +32,7 @@ function run(args, env = {}) {
   );
 }
 
-test('an unknown key refuses to start, naming it and the closest key; config --check says the same', async () => {
+test('an unknown key refuses to start, naming it and the closest key; config --check says the same', { skip }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'roomcast-config-'));
   try {
     const bad = path.join(dir, 'bad.toml');
@@ -61,7 +64,7 @@ test('an unknown key refuses to start, naming it and the closest key; config --c
   }
 });
 
-test('an unknown ROOMCAST_ variable is warned about by name, with the closest key', async () => {
+test('an unknown ROOMCAST_ variable is warned about by name, with the closest key', { skip }, async () => {
   const server = await startServer({ ROOMCAST_LIMITS__ENABLD: 'false' });
   try {
     await withDeadline(

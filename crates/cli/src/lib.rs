@@ -8,6 +8,7 @@
 //! - [`bus`]: picks and connects the bus backend.
 //! - [`membership`]: the gateway's membership answered by the store (`serve`).
 //! - [`secret`]: where the JWT secret comes from when none is configured.
+//! - [`ready`]: `GET /readyz`, each dependency checked.
 //! - [`server`]: builds `roomcast serve` (store, bus, API, gateway, relay) and
 //!   runs it on a listener until a shutdown signal.
 //! - `main.rs`: the command line.
@@ -15,6 +16,7 @@
 pub mod bus;
 pub mod config;
 pub mod membership;
+pub mod ready;
 pub mod secret;
 pub mod server;
 pub mod strict;

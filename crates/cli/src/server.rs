@@ -234,6 +234,22 @@ impl Server {
             router = router.fallback(roomcast_api::error::not_found);
         }
 
+        let readiness = crate::ready::Readiness {
+            store: relay_status.as_ref().map(|(store, _)| store.clone()),
+            bus: bus.clone(),
+            api: (role == Role::Realtime).then(|| config.realtime.api_url.clone()),
+            http: reqwest::Client::builder()
+                .timeout(crate::ready::CHECK_TIMEOUT)
+                .build()
+                .context("building the readiness HTTP client")?,
+        };
+        let router = router.route(
+            "/readyz",
+            get(move || {
+                let readiness = readiness.clone();
+                async move { readiness.answer().await }
+            }),
+        );
         let health_bus = bus.clone();
         let router = router.route(
             "/healthz",

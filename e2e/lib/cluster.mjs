@@ -92,6 +92,7 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
   const env = {
     ...b.env(id, busUrl),
     ROOMCAST_AUTH__JWT_SECRET: `e2e-secret-${id}`,
+    ROOMCAST_INTERNAL__SECRET: `e2e-internal-${id}`,
     ROOMCAST_BUS__CHAT_OUT: `chat.out.${id}`,
     ROOMCAST_BUS__CHAT_IN: `chat.in.${id}`,
     ...extraEnv,
@@ -100,15 +101,16 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
   try {
     const apiNodes = [];
     for (let i = 0; i < apis; i++) {
-      const p = await startProcess(['api', '--listen', '127.0.0.1:0', '--database-url', db.url], env);
+      const p = await startProcess(['api', ...apiArgs(), '--database-url', db.url], env);
       started.push(p);
       apiNodes.push(p);
     }
-    const apiLb = apiBalancer ? await balancer(apiNodes.map((p) => p.port)) : null;
+    // The realtime nodes call the API nodes' internal listeners.
+    const apiLb = apiBalancer ? await balancer(apiNodes.map((p) => p.internalPort)) : null;
     const rtNodes = [];
     const rtEnv = (i) => ({
       ...env,
-      ROOMCAST_REALTIME__API_URL: apiLb ? apiLb.url : apiNodes[0].base,
+      ROOMCAST_REALTIME__API_URL: apiLb ? apiLb.url : apiNodes[0].internalBase,
       ROOMCAST_REALTIME__NODE_ID: `rt-${id}-${i}`,
     });
     for (let i = 0; i < realtimes; i++) {
@@ -130,13 +132,13 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
        */
       async restartApi(i) {
         const old = apiNodes[i];
-        apiLb?.down(old.port);
+        apiLb?.down(old.internalPort);
         const exit = await old.stop();
         if (exit.code !== 0) throw new Error(`api node ${i} exited with ${JSON.stringify(exit)} after SIGTERM\n${old.stderr()}`);
-        const p = await startProcess(['api', '--listen', `127.0.0.1:${old.port}`, '--database-url', db.url], env);
+        const p = await startProcess(['api', ...apiArgs(old), '--database-url', db.url], env);
         started.push(p);
         apiNodes[i] = p;
-        apiLb?.up(old.port);
+        apiLb?.up(old.internalPort);
         return p;
       },
       /** Stop realtime node `i` (SIGTERM: it drains) and start it again on the same port, same node id. */
@@ -149,7 +151,7 @@ export async function startCluster({ backend, apis = 2, realtimes = 2, busUrl, e
         return p;
       },
       async startApi() {
-        const p = await startProcess(['api', '--listen', '127.0.0.1:0', '--database-url', db.url], env);
+        const p = await startProcess(['api', ...apiArgs(), '--database-url', db.url], env);
         started.push(p);
         return p;
       },
@@ -221,6 +223,17 @@ export async function privatePostgres() {
   };
   await pg.start();
   return pg;
+}
+
+/**
+ * The listen arguments of a `roomcast api` process: the ports of `old` (a
+ * restart in place), else free ones; the internal listener is the realtime
+ * tier's `realtime.api_url`.
+ */
+export function apiArgs(old = null) {
+  return old
+    ? ['--listen', `127.0.0.1:${old.port}`, '--internal-listen', `127.0.0.1:${old.internalPort}`]
+    : ['--listen', '127.0.0.1:0', '--internal-listen', '127.0.0.1:0'];
 }
 
 /** Start a private engine (for outage tests) on a free port; returns `{ url, stop(), start() }`. */

@@ -23,6 +23,8 @@ export const ROOMCAST_BIN = process.env.ROOMCAST_BIN
   : path.resolve(E2E_DIR, '..', 'target', 'debug', 'roomcast');
 
 const READY_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
+// `roomcast api` prints its internal listener first.
+const INTERNAL_RE = /internal routes on http:\/\/127\.0\.0\.1:(\d+)/;
 const STARTUP_DEADLINE_MS = 30_000;
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const OUTPUT_CAP = 64 * 1024;
@@ -76,7 +78,7 @@ export async function startServer(extraEnv = {}) {
 /**
  * Start `roomcast <args…>` with `extraEnv` added to the environment, resolve once
  * it printed its "listening on" line. `dataDir` (optional) is removed on stop.
- * Returns `{ base, port, proc, stdout(), stderr(), exited(), stop() }`.
+ * Returns `{ base, port, internalBase, internalPort, proc, stdout(), stderr(), exited(), stop() }`.
  */
 export async function startProcess(args, extraEnv = {}, dataDir = null) {
   if (!existsSync(ROOMCAST_BIN)) {
@@ -151,9 +153,14 @@ export async function startProcess(args, extraEnv = {}, dataDir = null) {
   }
 
   const base = `http://127.0.0.1:${port}`;
+  const internal = INTERNAL_RE.exec(out);
+  const internalPort = internal ? Number(internal[1]) : null;
   return {
     base,
     port,
+    /** `roomcast api`: its internal listener (the realtime tier's `realtime.api_url`). */
+    internalBase: internalPort ? `http://127.0.0.1:${internalPort}` : null,
+    internalPort,
     proc,
     stdout: () => out,
     stderr: () => err,

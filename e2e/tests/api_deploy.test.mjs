@@ -1,6 +1,6 @@
 // Deploying the API tier (issue #7) on the split deployment, NATS +
-// PostgreSQL: 2 × `roomcast api` behind a TCP balancer (the realtime nodes'
-// `realtime.api_url`) + 2 × `roomcast realtime`.
+// PostgreSQL: 2 × `roomcast api` whose internal listeners are behind a TCP
+// balancer (the realtime nodes' `realtime.api_url`) + 2 × `roomcast realtime`.
 //
 // - API deploy: both API nodes restarted in turn with SIGTERM while messages
 //   are posted over REST (to whichever API node is up), sent over sockets
@@ -187,7 +187,7 @@ test('API drain (NATS): sockets keep sending commands while an API node stops wi
     await until([listener], ['receiveMessage'], () => seen.size >= 100, 30_000, 'the first 100 commands carried out');
     const atStop = acked.length;
     const victim = cluster.apis[0];
-    cluster.apiLb.down(victim.port);
+    cluster.apiLb.down(victim.internalPort);
     const exit = await victim.stop();
     assert.equal(exit.code, 0, `api node 0 exit after SIGTERM: ${JSON.stringify(exit)}`);
     const t0 = Date.now();

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { privateEngine, privatePostgres } from '../lib/cluster.mjs';
+import { apiArgs, privateEngine, privatePostgres } from '../lib/cluster.mjs';
 import { startProcess, startServer, TRANSPORT, withDeadline } from '../lib/server.mjs';
 
 // Not about the transport: runs in the websocket pass only.
@@ -61,14 +61,15 @@ test('split: /readyz goes 503 naming PostgreSQL, NATS or the API tier while it i
     nats = await privateEngine('nats', dir);
     const env = {
       ROOMCAST_AUTH__JWT_SECRET: 'readiness-secret',
+      ROOMCAST_INTERNAL__SECRET: 'readiness-internal-secret',
       ROOMCAST_BUS__KIND: 'nats',
       ROOMCAST_BUS__NATS__URL: nats.url,
     };
-    let api = await startProcess(['api', '--listen', '127.0.0.1:0', '--database-url', pg.url], env);
+    let api = await startProcess(['api', ...apiArgs(), '--database-url', pg.url], env);
     procs.push(api);
     const rt = await startProcess(['realtime', '--listen', '127.0.0.1:0'], {
       ...env,
-      ROOMCAST_REALTIME__API_URL: api.base,
+      ROOMCAST_REALTIME__API_URL: api.internalBase,
       ROOMCAST_REALTIME__NODE_ID: 'rt-ready',
     });
     procs.push(rt);
@@ -99,12 +100,12 @@ test('split: /readyz goes 503 naming PostgreSQL, NATS or the API tier while it i
     await until(rt.base, 200, 'realtime, NATS back');
 
     // The API tier stopped: the realtime node is unready, for the API.
-    const port = api.port;
+    const old = api;
     await api.stop();
     r = await until(rt.base, 503, 'realtime, API stopped');
     assert.deepEqual(r.body.failing, ['api'], JSON.stringify(r.body));
     assert.match(r.body.checks.api, /healthz/);
-    api = await startProcess(['api', '--listen', `127.0.0.1:${port}`, '--database-url', pg.url], env);
+    api = await startProcess(['api', ...apiArgs(old), '--database-url', pg.url], env);
     procs.push(api);
     await until(rt.base, 200, 'realtime, API back');
   } finally {

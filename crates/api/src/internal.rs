@@ -1,7 +1,11 @@
-//! Routes between roomcast's own tiers, under `/internal/v1`, authenticated
-//! with a service token (signed with the shared secret; see
-//! `roomcast_auth::Tokens::issue_service`). User tokens are refused here.
+//! Routes between roomcast's own tiers, under `/internal/v1`, served by
+//! [`routes`] on the API node's internal listener only (`internal.listen`,
+//! `--internal-listen`; never on the public port), authenticated with a
+//! service token signed with the internal secret and carrying its own
+//! audience ([`roomcast_auth::ServiceTokens`]). User tokens are refused here.
 //!
+//! - `GET /healthz` → 200 `{"status":"ok"}`: the realtime tier's
+//!   readiness check of the API tier.
 //! - `GET /internal/v1/access?roomId=…&userId=…` → `{"access":"member","lastSeq":N}`,
 //!   `{"access":"not_member"}` or `{"access":"no_room"}`: how the realtime tier
 //!   checks `joinRoom` without reaching into the database.
@@ -15,22 +19,61 @@
 //!   answers it): what a `joinUser {rooms: true}` ACK and a recovered
 //!   session's refresh carry.
 
-use axum::extract::{FromRequestParts, State};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::routing::get;
+use roomcast_auth::ServiceTokens;
 use roomcast_core::{RoomAccess, RoomEvents, RoomId, RoomList, UserId, validate};
 use serde::Deserialize;
 
 use crate::error::{Json, Query};
 use crate::{ApiError, AppState};
 
+/// What the internal routes reach: the API's state and the service tokens.
+#[derive(Clone)]
+pub struct InternalState {
+    /// The API's state (the store).
+    pub app: AppState,
+    /// Verifies the callers' service tokens.
+    pub service: Arc<ServiceTokens>,
+}
+
+impl FromRef<InternalState> for AppState {
+    fn from_ref(s: &InternalState) -> Self {
+        s.app.clone()
+    }
+}
+
+/// The internal router: `/internal/v1/*` and `/healthz`, for the internal
+/// listener.
+pub fn routes(app: AppState, service: Arc<ServiceTokens>) -> Router {
+    Router::new()
+        .route("/internal/v1/access", get(access))
+        .route("/internal/v1/events", get(events))
+        .route("/internal/v1/rooms", get(rooms))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .fallback(crate::error::not_found)
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
+        .with_state(InternalState { app, service })
+}
+
 /// A verified service caller (the name in its token).
 pub struct Service(pub String);
 
-impl FromRequestParts<AppState> for Service {
+impl FromRequestParts<InternalState> for Service {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &InternalState,
+    ) -> Result<Self, ApiError> {
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -38,8 +81,8 @@ impl FromRequestParts<AppState> for Service {
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(|| ApiError::Unauthorized("missing service token".into()))?;
         state
-            .tokens
-            .verify_service(token.trim())
+            .service
+            .verify(token.trim())
             .map(Service)
             .map_err(|_| ApiError::Unauthorized("invalid service token".into()))
     }

@@ -17,7 +17,8 @@
 //! - [`reads`]: read markers and the presence route.
 //! - [`events`]: the room event log (replay after a position) and its pruner.
 //! - [`commands`]: the `chat.in` consumer (socket commands).
-//! - [`internal`]: routes for roomcast's other tier (service tokens only).
+//! - [`internal`]: routes for roomcast's other tier, on their own listener
+//!   ([`internal::routes`]; service tokens only).
 //! - [`relay`]: the outbox relay.
 //! - [`presence`]: the sweeper that takes silent realtime nodes as gone.
 //! - [`web`]: the demo page (`web/`), embedded, served at `/`.
@@ -103,9 +104,6 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/rooms/{room_id}/events", get(events::list_events))
         .route("/v1/rooms/{room_id}/read", post(reads::mark_read))
         .route("/v1/rooms/{room_id}/presence", get(reads::presence))
-        .route("/internal/v1/access", get(internal::access))
-        .route("/internal/v1/events", get(internal::events))
-        .route("/internal/v1/rooms", get(internal::rooms))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -4,11 +4,16 @@
 //!
 //! # Layout
 //! - [`Tokens`]: issue and verify HS256 JWTs (`sub` = user id, `exp`).
+//! - [`service`]: [`ServiceTokens`], the internal routes' tokens (their own
+//!   secret and audience).
 //! - [`hash_password`] / [`verify_password`]: argon2id, run off the async
 //!   threads because each call costs tens of milliseconds of CPU by design.
 //! - [`pool`]: the small dedicated thread pool they run on.
 
 pub mod pool;
+pub mod service;
+
+pub use service::ServiceTokens;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,9 +33,6 @@ pub enum AuthError {
     #[error("password hashing failed: {0}")]
     Hash(String),
 }
-
-/// Subject prefix of service tokens.
-const SERVICE_PREFIX: &str = "service:";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -55,7 +57,7 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -88,33 +90,12 @@ impl Tokens {
             .expect("HS256 encoding cannot fail")
     }
 
-    /// The user a token speaks for, if it is valid. Service tokens are refused.
+    /// The user a token speaks for, if it is valid. Service tokens
+    /// ([`ServiceTokens`]) are refused.
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
         self.subject(token)?
             .parse()
             .map_err(|_| AuthError::InvalidToken("subject is not a user id".into()))
-    }
-
-    /// A token for one of roomcast's own processes (`service:<name>`), used on
-    /// internal routes between the tiers. It is refused wherever a user token
-    /// is expected.
-    pub fn issue_service(&self, name: &str) -> String {
-        let iat = unix_now();
-        let claims = Claims {
-            sub: format!("{SERVICE_PREFIX}{name}"),
-            iat,
-            exp: iat + self.ttl.as_secs(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 encoding cannot fail")
-    }
-
-    /// The service a service token speaks for, if it is valid.
-    pub fn verify_service(&self, token: &str) -> Result<String, AuthError> {
-        self.subject(token)?
-            .strip_prefix(SERVICE_PREFIX)
-            .map(str::to_owned)
-            .ok_or_else(|| AuthError::InvalidToken("not a service token".into()))
     }
 
     fn subject(&self, token: &str) -> Result<String, AuthError> {
@@ -171,21 +152,6 @@ mod tests {
         assert!(other.verify(&token).is_err());
         assert!(t.verify("garbage").is_err());
         assert!(t.verify("").is_err());
-    }
-
-    #[test]
-    fn service_and_user_tokens_are_not_interchangeable() {
-        let t = Tokens::new(b"s", Duration::from_secs(60));
-        let service = t.issue_service("realtime-1");
-        assert_eq!(t.verify_service(&service).unwrap(), "realtime-1");
-        assert!(t.verify(&service).is_err());
-        let user = t.issue(UserId::new());
-        assert!(t.verify_service(&user).is_err());
-        assert!(
-            Tokens::new(b"other", Duration::from_secs(60))
-                .verify_service(&service)
-                .is_err()
-        );
     }
 
     #[test]

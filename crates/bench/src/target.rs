@@ -79,15 +79,29 @@ pub struct Target {
 }
 
 /// Spawn `cmd` and wait for its "listening on http://…" line.
-async fn spawn_listening(mut cmd: Command, what: &str) -> anyhow::Result<(Child, String)> {
+async fn spawn_listening(cmd: Command, what: &str) -> anyhow::Result<(Child, String)> {
+    let (child, url, _) = spawn_listening_internal(cmd, what).await?;
+    Ok((child, url))
+}
+
+/// [`spawn_listening`], also returning the internal listener's URL a
+/// `roomcast api` prints before its "listening on" line.
+async fn spawn_listening_internal(
+    mut cmd: Command,
+    what: &str,
+) -> anyhow::Result<(Child, String, Option<String>)> {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     let mut child = cmd.spawn().with_context(|| format!("spawning {what}"))?;
     let stdout = child.stdout.take().context("child stdout")?;
     let mut lines = BufReader::new(stdout).lines();
+    let mut internal = None;
     let url = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await? {
+            if let Some(i) = line.find("internal routes on http://") {
+                internal = Some(line[i + "internal routes on ".len()..].trim().to_owned());
+            }
             if let Some(i) = line.find("listening on http://") {
                 let rest = &line[i + "listening on ".len()..];
                 let url = rest.split_whitespace().next().unwrap_or(rest).to_owned();
@@ -100,7 +114,7 @@ async fn spawn_listening(mut cmd: Command, what: &str) -> anyhow::Result<(Child,
     .with_context(|| format!("{what} did not print 'listening on' within 60 s"))??;
     // Keep draining stdout so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, url))
+    Ok((child, url, internal))
 }
 
 fn roomcast(programs: &Programs, args: &[&str]) -> anyhow::Result<Command> {
@@ -210,6 +224,10 @@ impl Target {
                 };
                 let env = [
                     ("ROOMCAST_AUTH__JWT_SECRET", "bench-secret".to_owned()),
+                    (
+                        "ROOMCAST_INTERNAL__SECRET",
+                        "bench-internal-secret".to_owned(),
+                    ),
                     ("ROOMCAST_BUS__KIND", bus.clone()),
                     ("ROOMCAST_BUS__CHAT_OUT", format!("bench.out.{name}")),
                     ("ROOMCAST_BUS__CHAT_IN", format!("bench.in.{name}")),
@@ -218,21 +236,33 @@ impl Target {
                 for _ in 0..*api_nodes {
                     let mut api = roomcast(
                         programs,
-                        &["api", "--listen", "127.0.0.1:0", "--database-url", &db],
+                        &[
+                            "api",
+                            "--listen",
+                            "127.0.0.1:0",
+                            "--internal-listen",
+                            "127.0.0.1:0",
+                            "--database-url",
+                            &db,
+                        ],
                     )?;
                     api.envs(env.iter().map(|(k, v)| (k, v)));
-                    apis.push(spawn_listening(api, "roomcast api").await?);
+                    apis.push(spawn_listening_internal(api, "roomcast api").await?);
                 }
-                let api_urls: Vec<String> = apis.iter().map(|(_, u)| u.clone()).collect();
+                let api_urls: Vec<String> = apis.iter().map(|(_, u, _)| u.clone()).collect();
+                let internal = apis[0]
+                    .2
+                    .clone()
+                    .context("roomcast api printed no internal listener")?;
                 let mut rt = roomcast(programs, &["realtime", "--listen", "127.0.0.1:0"])?;
                 rt.envs(env.iter().map(|(k, v)| (k, v)))
-                    .env("ROOMCAST_REALTIME__API_URL", &api_urls[0])
+                    .env("ROOMCAST_REALTIME__API_URL", &internal)
                     .env("ROOMCAST_REALTIME__NODE_ID", "bench-rt");
                 let (rt_child, rt_url) = spawn_listening(rt, "roomcast realtime").await?;
                 let rt_pid = rt_child.id().context("child pid")?;
                 let mut pids = vec![rt_pid];
                 let mut children = vec![rt_child];
-                for (child, _) in apis {
+                for (child, _, _) in apis {
                     pids.push(child.id().context("child pid")?);
                     children.push(child);
                 }

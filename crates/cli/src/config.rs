@@ -45,6 +45,21 @@ pub struct Config {
     pub realtime: RealtimeConfig,
     /// Caps and rate limits against abuse (docs/security.md).
     pub limits: LimitsConfig,
+    /// The API tier's internal listener, for the realtime tier.
+    pub internal: InternalConfig,
+}
+
+/// `[internal]`: the routes the realtime tier calls on the API tier
+/// (membership, replay, room lists), served on their own listener only.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InternalConfig {
+    /// `api`: the address of the internal listener (`--internal-listen`).
+    /// Required by `api`; `serve` never opens one.
+    pub listen: String,
+    /// `api` and `realtime`: HS256 secret of the service tokens, the same
+    /// on every node and different from `auth.jwt_secret`.
+    pub secret: String,
 }
 
 /// `[limits]`: caps per address and per user. The HTTP phase's own bounds
@@ -86,7 +101,8 @@ impl Default for LimitsConfig {
 pub struct RealtimeConfig {
     /// This node's unique name (names its `chat.out` subscription). Empty: `rt-<pid>`.
     pub node_id: String,
-    /// Base URL of the API tier, for membership checks on `joinRoom`.
+    /// Base URL of the API tier's internal listener (`internal.listen`), for
+    /// membership checks, replay and room lists.
     pub api_url: String,
     /// `serve` and `realtime`: on shutdown, the sockets are closed spread
     /// evenly over this many milliseconds (their clients reconnect
@@ -99,7 +115,7 @@ impl Default for RealtimeConfig {
     fn default() -> Self {
         Self {
             node_id: String::new(),
-            api_url: "http://127.0.0.1:3000".into(),
+            api_url: "http://127.0.0.1:3001".into(),
             drain_window_ms: 2000,
         }
     }
@@ -305,6 +321,7 @@ impl Default for Config {
             event_log: EventLogConfig::default(),
             realtime: RealtimeConfig::default(),
             limits: LimitsConfig::default(),
+            internal: InternalConfig::default(),
         }
     }
 }

@@ -55,6 +55,10 @@ struct ServeArgs {
     /// Database URL (overrides `database_url` / ROOMCAST_DATABASE_URL).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// `api` only: the internal listener's address (overrides
+    /// `internal.listen` / ROOMCAST_INTERNAL__LISTEN).
+    #[arg(long, value_name = "ADDR")]
+    internal_listen: Option<std::net::SocketAddr>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,6 +88,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(url) = args.database_url {
         config.database_url = url;
     }
+    if let Some(addr) = args.internal_listen {
+        config.internal.listen = addr.to_string();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&config.log)
@@ -104,6 +111,25 @@ fn main() -> anyhow::Result<()> {
 async fn serve(role: Role, config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = Server::build_role(role, &config, shutdown.clone()).await?;
+    let internal = match (role, config.internal.listen.as_str()) {
+        (Role::Api, "") => anyhow::bail!(
+            "`roomcast api` needs internal.listen (--internal-listen ADDR, \
+             ROOMCAST_INTERNAL__LISTEN): the realtime tier's routes are served there only"
+        ),
+        (Role::Api, addr) => {
+            let addr: std::net::SocketAddr = addr
+                .parse()
+                .with_context(|| format!("internal.listen = {addr:?}"))?;
+            let listener = bind(addr).with_context(|| format!("binding {addr}"))?;
+            println!(
+                "roomcast internal routes on http://{}",
+                listener.local_addr()?
+            );
+            Some(listener)
+        }
+        (_, "") => None,
+        (_, _) => anyhow::bail!("internal.listen is for `roomcast api` only"),
+    };
     let listener = bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let what = match role {
@@ -124,7 +150,7 @@ async fn serve(role: Role, config: Config) -> anyhow::Result<()> {
         wait_for_signal().await;
         shutdown.cancel();
     });
-    server.run(listener).await?;
+    server.run(listener, internal).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -79,6 +79,8 @@ pub struct Server {
     drain: Duration,
     /// Bounds on each connection's HTTP phase.
     serve: roomcast_sio::ServeConfig,
+    /// `api`: the internal routes, for the internal listener.
+    internal: Option<Router>,
 }
 
 impl Server {
@@ -107,6 +109,8 @@ impl Server {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let tokens = Arc::new(tokens(role, config)?);
+        let service = service_tokens(role, config)?;
+        let mut internal = None;
         let topics = config.topics();
         let mut tasks = Vec::new();
         let mut gateway_tasks = Vec::new();
@@ -147,7 +151,7 @@ impl Server {
                 Some(store) => Arc::new(StoreMembership(store.clone())),
                 None => Arc::new(HttpMembership::new(
                     &config.realtime.api_url,
-                    tokens.clone(),
+                    service.clone().context("realtime has service tokens")?,
                     &node_id(config),
                 )),
             };
@@ -223,6 +227,12 @@ impl Server {
                 state.clone(),
                 commands_stop.clone(),
             )));
+            if let Some(service) = &service {
+                internal = Some(roomcast_api::internal::routes(
+                    state.clone(),
+                    service.clone(),
+                ));
+            }
             let api = roomcast_api::app(state);
             let api = if config.http.demo_page {
                 api.merge(roomcast_api::web::routes())
@@ -278,6 +288,7 @@ impl Server {
             grace: Duration::from_millis(config.http.shutdown_grace_ms),
             drain: Duration::from_millis(config.realtime.drain_window_ms),
             serve: config.serve(),
+            internal,
         })
     }
 
@@ -287,7 +298,30 @@ impl Server {
     /// Socket.IO layer so no HTTP buffer stays with an idle socket, and the
     /// HTTP phase is bounded (`[http]` head timeout and size, `[limits]`
     /// connections per address).
-    pub async fn run(self, listener: TcpListener) -> anyhow::Result<()> {
+    ///
+    /// `internal` is the internal listener of an `api` process: its routes
+    /// (`/internal/v1/*`, `/healthz`) are served there, and only there,
+    /// until the shutdown token fires.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        internal: Option<TcpListener>,
+    ) -> anyhow::Result<()> {
+        let internal_task = match (internal, self.internal.clone()) {
+            (Some(listener), Some(router)) => {
+                let shutdown = self.shutdown.clone();
+                // Only roomcast's own nodes call it: no per-address cap.
+                let cfg = roomcast_sio::ServeConfig {
+                    max_connections_per_ip: 0,
+                    ..self.serve.clone()
+                };
+                Some(tokio::spawn(async move {
+                    roomcast_sio::serve_with(listener, router, &cfg, shutdown.cancelled()).await
+                }))
+            }
+            (Some(_), None) => bail!("only `roomcast api` serves internal routes"),
+            (None, _) => None,
+        };
         let shutdown = self.shutdown.clone();
         let server = roomcast_sio::serve_with(listener, self.router, &self.serve, async move {
             shutdown.cancelled().await;
@@ -314,6 +348,9 @@ impl Server {
             }
         }
         self.shutdown.cancel();
+        if let Some(task) = internal_task {
+            let _ = task.await;
+        }
         let _ = drained.await;
         self.gateway_stop.cancel();
         for task in self.gateway_tasks {
@@ -360,6 +397,31 @@ async fn health(
         }
     }
     (code, axum::Json(body))
+}
+
+/// The internal routes' service tokens: `api` and `realtime` need
+/// `internal.secret`, different from `auth.jwt_secret`; `serve` has none.
+fn service_tokens(
+    role: Role,
+    config: &Config,
+) -> anyhow::Result<Option<Arc<roomcast_auth::ServiceTokens>>> {
+    if role == Role::Serve {
+        return Ok(None);
+    }
+    let secret = &config.internal.secret;
+    if secret.is_empty() {
+        bail!(
+            "internal.secret (ROOMCAST_INTERNAL__SECRET) must be set, to the same value on every \
+             `roomcast api` and `roomcast realtime` process: it signs the service tokens of the \
+             internal routes"
+        );
+    }
+    if *secret == config.auth.jwt_secret {
+        bail!("internal.secret must differ from auth.jwt_secret");
+    }
+    Ok(Some(Arc::new(roomcast_auth::ServiceTokens::new(
+        secret.as_bytes(),
+    ))))
 }
 
 /// The token keys. `serve` may generate its secret; the split tiers must share

@@ -1,20 +1,17 @@
 //! The HTTP API of `roomcast serve`, against a real server bound to 127.0.0.1:0.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use reqwest::{Client, Method, StatusCode};
-use roomcast::{Config, Server, bind};
+use common::assert_error;
+use reqwest::{Method, StatusCode};
+use roomcast::{Config, Server};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-struct TestServer {
-    base: String,
-    http: Client,
-    shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: Arc<tempfile::TempDir>,
-}
+type TestServer = common::Running;
 
 impl TestServer {
     async fn start() -> Self {
@@ -35,82 +32,8 @@ impl TestServer {
         tweak(&mut config);
         let shutdown = CancellationToken::new();
         let server = Server::build(&config, shutdown.clone()).await.unwrap();
-        let listener = bind(config.listen).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let task = Some(tokio::spawn(server.run(listener)));
-        Self {
-            base,
-            http: Client::new(),
-            shutdown,
-            task,
-            _dir: dir,
-        }
+        Self::spawn(server, shutdown, config.listen, false, dir)
     }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let json = res.json::<Value>().await.unwrap_or(Value::Null);
-        (status, json)
-    }
-
-    async fn register(&self, name: &str) -> (String, String) {
-        let (s, v) = self
-            .call(
-                Method::POST,
-                "/v1/auth/register",
-                None,
-                Some(json!({"username": name, "password": "password-1"})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        (
-            v["user"]["id"].as_str().unwrap().to_owned(),
-            v["token"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn room(&self, token: &str, members: &[&str]) -> String {
-        let (s, v) = self
-            .call(
-                Method::POST,
-                "/v1/rooms",
-                Some(token),
-                Some(json!({"name": "general", "memberIds": members})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        v["room"]["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn stop(mut self) {
-        self.shutdown.cancel();
-        self.task.take().unwrap().await.unwrap().unwrap();
-    }
-}
-
-fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
-    assert_eq!(status, want, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
 }
 
 #[tokio::test]
@@ -491,124 +414,6 @@ async fn cors_admits_only_the_configured_origin() {
 }
 
 #[tokio::test]
-async fn the_internal_access_route_takes_service_tokens_only() {
-    let secret = "shared-secret";
-    let t = TestServer::start_with(|c| c.auth.jwt_secret = secret.into()).await;
-    let (alice, ta) = t.register("alice").await;
-    let (bob, _) = t.register("bob").await;
-    let room = t.room(&ta, &[]).await;
-    let tokens = roomcast_auth::Tokens::new(secret.as_bytes(), std::time::Duration::from_secs(60));
-    let service = tokens.issue_service("rt-test");
-    let path = |user: &str| format!("/internal/v1/access?roomId={room}&userId={user}");
-
-    let (s, v) = t
-        .call(Method::GET, &path(&alice), Some(&service), None)
-        .await;
-    assert_eq!(
-        (s, v),
-        (
-            StatusCode::OK,
-            json!({"access": "member", "lastSeq": 0, "lastEventSeq": 0})
-        )
-    );
-    let (_, v) = t.call(Method::GET, &path(&bob), Some(&service), None).await;
-    assert_eq!(v, json!({"access": "not_member"}));
-    let other =
-        format!("/internal/v1/access?roomId=01900000-0000-7000-8000-000000000000&userId={alice}");
-    let (_, v) = t.call(Method::GET, &other, Some(&service), None).await;
-    assert_eq!(v, json!({"access": "no_room"}));
-
-    // A user's token, or none, does not open the internal route.
-    let (s, v) = t.call(Method::GET, &path(&alice), Some(&ta), None).await;
-    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
-    let (s, v) = t.call(Method::GET, &path(&alice), None, None).await;
-    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
-    // And a service token is not a user token.
-    let (s, v) = t.call(Method::GET, "/v1/me", Some(&service), None).await;
-    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn the_internal_events_route_answers_as_the_user_would_see_the_log() {
-    let secret = "shared-secret";
-    let t = TestServer::start_with(|c| c.auth.jwt_secret = secret.into()).await;
-    let (alice, ta) = t.register("alice").await;
-    let (bob, _) = t.register("bob").await;
-    let room = t.room(&ta, &[]).await;
-    for body in ["one", "two"] {
-        let (s, _) = t
-            .call(
-                Method::POST,
-                &format!("/v1/rooms/{room}/messages"),
-                Some(&ta),
-                Some(json!({"clientMsgId": body, "body": body})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED);
-    }
-    let tokens = roomcast_auth::Tokens::new(secret.as_bytes(), std::time::Duration::from_secs(60));
-    let service = tokens.issue_service("rt-test");
-    let path = |user: &str, after: i64| {
-        format!("/internal/v1/events?roomId={room}&userId={user}&afterEventSeq={after}")
-    };
-    let (s, v) = t
-        .call(Method::GET, &path(&alice, 1), Some(&service), None)
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(
-        (
-            &v["events"][0]["eventSeq"],
-            &v["events"][0]["type"],
-            &v["events"][0]["payload"]["body"]
-        ),
-        (&json!(2), &json!("receiveMessage"), &json!("two"))
-    );
-    assert_eq!(
-        (&v["lastEventSeq"], &v["recovered"]),
-        (&json!(2), &json!(true))
-    );
-    let (s, v) = t
-        .call(Method::GET, &path(&bob, 0), Some(&service), None)
-        .await;
-    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
-    let (s, v) = t.call(Method::GET, &path(&alice, 0), Some(&ta), None).await;
-    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
-    let (s, v) = t
-        .call(Method::GET, &path(&alice, -1), Some(&service), None)
-        .await;
-    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
-
-    // The room list, as `GET /v1/rooms` answers it, for `joinUser {rooms}`.
-    let rooms = |user: &str, limit: i64| format!("/internal/v1/rooms?userId={user}&limit={limit}");
-    let (s, v) = t
-        .call(Method::GET, &rooms(&alice, 10), Some(&service), None)
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(
-        (&v["rooms"][0]["id"], &v["rooms"][0]["lastSeq"], &v["next"]),
-        (&json!(room), &json!(2), &Value::Null)
-    );
-    let (s, v) = t
-        .call(Method::GET, &rooms(&bob, 10), Some(&service), None)
-        .await;
-    assert_eq!(
-        (s, &v["rooms"]),
-        (StatusCode::OK, &json!([])),
-        "bob has none"
-    );
-    let (s, v) = t
-        .call(Method::GET, &rooms(&alice, 10), Some(&ta), None)
-        .await;
-    assert_error(s, &v, StatusCode::UNAUTHORIZED, "unauthorized");
-    let (s, v) = t
-        .call(Method::GET, &rooms(&alice, 0), Some(&service), None)
-        .await;
-    assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
-    t.stop().await;
-}
-
-#[tokio::test]
 async fn split_tiers_refuse_the_in_process_bus_and_a_missing_secret() {
     for role in [roomcast::Role::Api, roomcast::Role::Realtime] {
         let err = Server::build_role(role, &Config::default(), CancellationToken::new())
@@ -622,5 +427,13 @@ async fn split_tiers_refuse_the_in_process_bus_and_a_missing_secret() {
             .err()
             .expect("refused");
         assert!(err.to_string().contains("jwt_secret"), "{err}");
+        let mut config = Config::default();
+        config.auth.jwt_secret = "user-token-secret".into();
+        let bus: Arc<dyn roomcast_bus::Bus> = Arc::new(roomcast_bus::MemoryBus::new());
+        let err = Server::build_with_bus(role, &config, bus, CancellationToken::new())
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("internal.secret"), "{err}");
     }
 }

@@ -26,6 +26,7 @@ async fn api_stop_carries_out_every_command_already_handed_over_and_publishes_it
         ..Config::default()
     };
     config.auth.jwt_secret = "a-test-secret-of-at-least-32-bytes!!".into();
+    config.internal.secret = "the-internal-routes-secret".into();
     let topics = config.topics();
     let bus = Arc::new(MemoryBus::new());
     let mut out = bus
@@ -43,7 +44,7 @@ async fn api_stop_carries_out_every_command_already_handed_over_and_publishes_it
         .unwrap();
     let listener = bind(config.listen).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(server.run(listener));
+    let task = tokio::spawn(server.run(listener, None));
 
     let http = reqwest::Client::new();
     let v: Value = http

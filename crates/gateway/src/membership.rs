@@ -75,7 +75,7 @@ pub struct HttpMembership {
     /// another idle connection to the node that just went away.
     fresh: reqwest::Client,
     api_url: String,
-    tokens: Arc<roomcast_auth::Tokens>,
+    tokens: Arc<roomcast_auth::ServiceTokens>,
     node: String,
 }
 
@@ -99,8 +99,9 @@ pub const SEND_ATTEMPTS: u32 = 3;
 pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl HttpMembership {
-    /// Ask the API at `api_url` (e.g. `http://api.internal:3000`), as service `node`.
-    pub fn new(api_url: &str, tokens: Arc<roomcast_auth::Tokens>, node: &str) -> Self {
+    /// Ask the API's internal listener at `api_url` (e.g.
+    /// `http://api.internal:3001`), as service `node`.
+    pub fn new(api_url: &str, tokens: Arc<roomcast_auth::ServiceTokens>, node: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .timeout(HTTP_TIMEOUT)
@@ -136,7 +137,7 @@ impl HttpMembership {
             let sent = client
                 .get(format!("{}{path}", self.api_url))
                 .query(query)
-                .bearer_auth(self.tokens.issue_service(&self.node))
+                .bearer_auth(self.tokens.issue(&self.node))
                 .send()
                 .await;
             match sent {
@@ -187,7 +188,6 @@ impl Membership for HttpMembership {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -222,10 +222,7 @@ mod tests {
     }
 
     fn membership(url: &str) -> HttpMembership {
-        let tokens = Arc::new(roomcast_auth::Tokens::new(
-            b"secret",
-            Duration::from_secs(60),
-        ));
+        let tokens = Arc::new(roomcast_auth::ServiceTokens::new(b"secret"));
         HttpMembership::new(url, tokens, "rt-test")
     }
 

@@ -152,9 +152,31 @@ pub struct HttpConfig {
     /// Largest request head (request line and headers), bytes, at least
     /// 8192; larger answers 431.
     pub max_header_bytes: usize,
-    /// Reverse proxies in front of roomcast: their `X-Forwarded-For` names
-    /// the client, and their connections are not capped per address.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies in front of roomcast, addresses or networks: their
+    /// `X-Forwarded-For` names the client, and their connections are not
+    /// capped per address.
+    pub trusted_proxies: Vec<ProxyNet>,
+}
+
+/// A trusted proxy: an address (`10.0.0.5`) or a network (`10.0.0.0/8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl TryFrom<String> for ProxyNet {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse::<ipnet::IpNet>()
+            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(Self)
+            .map_err(|_| format!("{s:?} is not an IP address or network (10.0.0.5, 10.0.0.0/8)"))
+    }
+}
+
+impl From<ProxyNet> for String {
+    fn from(p: ProxyNet) -> String {
+        p.0.to_string()
+    }
 }
 
 /// `[socketio]`
@@ -430,7 +452,7 @@ impl Config {
             header_read_timeout: Duration::from_millis(self.http.header_read_timeout_ms.max(1)),
             max_header_bytes: self.http.max_header_bytes,
             max_connections_per_ip: self.cap(self.limits.connections_per_ip),
-            trusted_proxies: self.http.trusted_proxies.clone(),
+            trusted_proxies: self.http.trusted_proxies.iter().map(|p| p.0).collect(),
         }
     }
 
@@ -564,6 +586,25 @@ mod tests {
                 e.contains("`http.demo_pag`") && e.contains("`http.demo_page`"),
                 "{e}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its large error
+    fn trusted_proxies_are_addresses_or_networks() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "ROOMCAST_HTTP__TRUSTED_PROXIES",
+                "[\"10.0.0.5\", \"172.16.0.0/12\"]",
+            );
+            let nets = Config::load(None).unwrap().serve().trusted_proxies;
+            assert_eq!(nets.len(), 2);
+            assert!(nets[0].contains(&"10.0.0.5".parse::<std::net::IpAddr>().unwrap()));
+            assert!(nets[1].contains(&"172.20.1.1".parse::<std::net::IpAddr>().unwrap()));
+            jail.set_env("ROOMCAST_HTTP__TRUSTED_PROXIES", "[\"10.0.0\"]");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("not an IP address or network"), "{e}");
             Ok(())
         });
     }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use http::HeaderMap;
+use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -32,11 +33,16 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
+/// Whether `ip` is in one of the networks `trusted`.
+fn trusts(trusted: &[IpNet], ip: IpAddr) -> bool {
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
 /// The client address of a request from `peer` with `headers`, trusting the
-/// `X-Forwarded-For` of the proxies in `trusted` only.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+/// `X-Forwarded-For` of the proxies in the networks `trusted` only.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let peer = canonical(peer);
-    if !trusted.contains(&peer) {
+    if !trusts(trusted, peer) {
         return peer;
     }
     // Every X-Forwarded-For line, in order, comma-separated hops in each;
@@ -49,7 +55,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
         .collect();
     for hop in hops.iter().rev() {
         match hop.trim().parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&canonical(ip)) => continue,
+            Ok(ip) if trusts(trusted, canonical(ip)) => continue,
             Ok(ip) => return canonical(ip),
             // Garbage from here back was written by someone untrusted:
             // the best we know is the last trusted hop.
@@ -77,18 +83,18 @@ pub(crate) struct Slots {
 #[derive(Debug)]
 struct SlotsInner {
     cap: usize,
-    exempt: Vec<IpAddr>,
+    exempt: Vec<IpNet>,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl Slots {
     /// At most `cap` connections per address (0: no cap), none counted for
     /// the addresses in `exempt` (reverse proxies carry many clients).
-    pub fn new(cap: usize, exempt: &[IpAddr]) -> Self {
+    pub fn new(cap: usize, exempt: &[IpNet]) -> Self {
         Self {
             inner: Arc::new(SlotsInner {
                 cap,
-                exempt: exempt.iter().copied().map(canonical).collect(),
+                exempt: exempt.to_vec(),
                 open: Mutex::default(),
             }),
         }
@@ -98,7 +104,7 @@ impl Slots {
     /// holds the cap. `Ok(None)`: not counted.
     pub fn take(&self, ip: IpAddr) -> Result<Option<Slot>, ()> {
         let ip = canonical(ip);
-        if self.inner.cap == 0 || self.inner.exempt.contains(&ip) {
+        if self.inner.cap == 0 || trusts(&self.inner.exempt, ip) {
             return Ok(None);
         }
         let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
@@ -203,6 +209,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn forwarded_for_is_believed_from_trusted_proxies_only() {
         let mut h = HeaderMap::new();
@@ -211,7 +221,7 @@ mod tests {
             HeaderValue::from_static("6.6.6.6, 1.2.3.4"),
         );
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
-        let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+        let trusted: [IpNet; 2] = [net("10.0.0.1/32"), net("10.0.0.2/32")];
         // From an untrusted peer, the header is ignored.
         assert_eq!(client_ip(ip("9.9.9.9"), &h, &trusted), ip("9.9.9.9"));
         // Through two trusted hops, the client is the last untrusted one,
@@ -226,6 +236,9 @@ mod tests {
         let mut bad = HeaderMap::new();
         bad.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4, junk"));
         assert_eq!(client_ip(ip("10.0.0.1"), &bad, &trusted), ip("10.0.0.1"));
+        // A whole network of proxies.
+        let tier = [net("10.0.0.0/8")];
+        assert_eq!(client_ip(ip("10.9.9.9"), &h, &tier), ip("1.2.3.4"));
         // No header: the proxy itself.
         assert_eq!(
             client_ip(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
@@ -235,12 +248,16 @@ mod tests {
 
     #[test]
     fn slots_cap_per_address_and_free_on_drop() {
-        let slots = Slots::new(2, &[ip("10.0.0.1")]);
+        let slots = Slots::new(2, &[net("10.0.0.0/24")]);
         let a = slots.take(ip("1.1.1.1")).unwrap();
         let b = slots.take(ip("::ffff:1.1.1.1")).unwrap();
         assert!(slots.take(ip("1.1.1.1")).is_err());
         assert!(slots.take(ip("2.2.2.2")).unwrap().is_some());
         assert!(slots.take(ip("10.0.0.1")).unwrap().is_none());
+        assert!(
+            slots.take(ip("10.0.0.200")).unwrap().is_none(),
+            "the whole network"
+        );
         drop(a);
         assert_eq!(slots.open(ip("1.1.1.1")), 1);
         assert!(slots.take(ip("1.1.1.1")).unwrap().is_some());

@@ -20,7 +20,7 @@
 //! [`crate::engine::websocket`]).
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -45,9 +45,9 @@ pub struct ServeConfig {
     pub max_header_bytes: usize,
     /// Open connections per peer address (0: no cap). Default 0.
     pub max_connections_per_ip: usize,
-    /// Reverse proxies: their connections are not capped, and their
-    /// `X-Forwarded-For` names the client ([`ClientIp`]).
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Reverse proxies (addresses or networks): their connections are not
+    /// capped, and their `X-Forwarded-For` names the client ([`ClientIp`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServeConfig {
@@ -146,7 +146,7 @@ pub async fn serve_with<S: HttpService>(
     // watch an HTTP/1 connection that allows upgrades.)
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let slots = Slots::new(config.max_connections_per_ip, &config.trusted_proxies);
-    let trusted: std::sync::Arc<[IpAddr]> = config.trusted_proxies.clone().into();
+    let trusted: std::sync::Arc<[ipnet::IpNet]> = config.trusted_proxies.clone().into();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)

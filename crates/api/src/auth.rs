@@ -44,8 +44,8 @@ impl FromRequestParts<AppState> for AuthUser {
 /// Body of register and login.
 #[derive(Deserialize)]
 pub struct Credentials {
-    username: String,
-    password: String,
+    pub(crate) username: String,
+    pub(crate) password: String,
 }
 
 /// Answer of register and login.

@@ -36,8 +36,8 @@ pub const MAX_EVENTS_PAGE: i64 = 1000;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventsQuery {
-    after_event_seq: Option<i64>,
-    limit: Option<i64>,
+    pub(crate) after_event_seq: Option<i64>,
+    pub(crate) limit: Option<i64>,
 }
 
 /// The position asked for (default 0) and the page size.

@@ -22,11 +22,13 @@
 //! - [`relay`]: the outbox relay.
 //! - [`presence`]: the sweeper that takes silent realtime nodes as gone.
 //! - [`web`]: the demo page (`web/`), embedded, served at `/`.
+//! - [`fuzz`]: the request bodies' fuzzing entry point.
 
 pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod fuzz;
 pub mod internal;
 pub mod limits;
 pub mod members;

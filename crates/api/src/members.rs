@@ -27,13 +27,13 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddMembers {
-    user_ids: Vec<UserId>,
+    pub(crate) user_ids: Vec<UserId>,
 }
 
 /// Body of `PUT /v1/rooms/{roomId}/members/{userId}/role`.
 #[derive(Deserialize)]
 pub struct SetRole {
-    role: String,
+    pub(crate) role: String,
 }
 
 /// The `{roomId}/…/{userId}` path segments, or 400.

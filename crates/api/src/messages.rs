@@ -26,16 +26,16 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostMessage {
-    client_msg_id: String,
-    body: String,
+    pub(crate) client_msg_id: String,
+    pub(crate) body: String,
     #[serde(default)]
-    reply_to: Option<MessageId>,
+    pub(crate) reply_to: Option<MessageId>,
 }
 
 /// Body of `PATCH /v1/rooms/{roomId}/messages/{messageId}`.
 #[derive(Deserialize)]
 pub struct EditMessage {
-    body: String,
+    pub(crate) body: String,
 }
 
 /// `{message}`.
@@ -48,9 +48,9 @@ pub struct MessageReply {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct History {
-    after_seq: Option<i64>,
-    before_seq: Option<i64>,
-    limit: Option<i64>,
+    pub(crate) after_seq: Option<i64>,
+    pub(crate) before_seq: Option<i64>,
+    pub(crate) limit: Option<i64>,
 }
 
 /// `{messages}`.
@@ -67,7 +67,7 @@ pub fn room_and_message(raw: &(String, String)) -> Result<(RoomId, MessageId), A
 impl History {
     /// The page asked for: `afterSeq` or `beforeSeq` (not both), each ≥ 0;
     /// neither is `afterSeq=0`.
-    fn page(&self) -> Result<HistoryPage, ApiError> {
+    pub(crate) fn page(&self) -> Result<HistoryPage, ApiError> {
         match (self.after_seq, self.before_seq) {
             (Some(_), Some(_)) => Err(ApiError::BadRequest(
                 "give afterSeq or beforeSeq, not both".into(),

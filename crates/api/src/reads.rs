@@ -22,7 +22,7 @@ use crate::{ApiError, AppState};
 /// Body of `POST /v1/rooms/{roomId}/read`.
 #[derive(Deserialize)]
 pub struct MarkRead {
-    seq: i64,
+    pub(crate) seq: i64,
 }
 
 /// `{readSeq, unreadCount}`.

@@ -26,22 +26,22 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRoom {
-    name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    member_ids: Vec<UserId>,
+    pub(crate) member_ids: Vec<UserId>,
 }
 
 /// Body of `PATCH /v1/rooms/{roomId}`.
 #[derive(Deserialize)]
 pub struct Rename {
-    name: String,
+    pub(crate) name: String,
 }
 
 /// Body of `POST /v1/dms`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenDm {
-    user_id: UserId,
+    pub(crate) user_id: UserId,
 }
 
 /// `{room}`: one room as the caller sees it.
@@ -53,8 +53,8 @@ pub struct RoomReply {
 /// Query of `GET /v1/rooms`.
 #[derive(Deserialize)]
 pub struct RoomsQuery {
-    before: Option<String>,
-    limit: Option<i64>,
+    pub(crate) before: Option<String>,
+    pub(crate) limit: Option<i64>,
 }
 
 /// The `roomId` path segment, or 400.

@@ -13,11 +13,13 @@
 //! - [`error`]: the machine-readable error codes shared by HTTP answers and Socket.IO ACKs.
 //! - [`replay`]: the room event log read back (`RoomEvents`), for replay.
 //! - [`validate`]: input rules (lengths, characters) shared by every tier.
+//! - [`fuzz`]: the envelope decoder's fuzzing entry point.
 
 pub mod chat_out;
 pub mod contract;
 pub mod envelope;
 pub mod error;
+pub mod fuzz;
 pub mod ids;
 pub mod kind;
 pub mod replay;

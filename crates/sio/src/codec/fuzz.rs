@@ -104,6 +104,102 @@ pub fn reassembly(data: &[u8]) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Corpus replay on stable Rust (the crates' `tests/fuzz_corpus.rs`).
+
+/// Every file of the corpus directory `dir`, sorted.
+pub fn corpus(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+        .collect();
+    inputs.sort();
+    inputs
+}
+
+/// A fuzz target by name (its corpus directory) and entry point.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Run each target of `targets` on every file of its corpus, `root/<name>`
+/// (which must not be empty).
+pub fn replay(root: &std::path::Path, targets: &[Target]) {
+    for (name, run) in targets {
+        let inputs = corpus(&root.join(name));
+        assert!(!inputs.is_empty(), "{name}: empty corpus");
+        for input in &inputs {
+            run(input);
+        }
+    }
+}
+
+/// Run each target of `targets` on `rounds` mutations of its corpus
+/// (`root/<name>`), from the seed `seed`.
+pub fn replay_mutated(root: &std::path::Path, targets: &[Target], seed: u64, rounds: usize) {
+    let mut rng = Rng(seed);
+    for (name, run) in targets {
+        mutated(&mut rng, &corpus(&root.join(name)), rounds, *run);
+    }
+}
+
+/// Run `run` on `rounds` mutations of inputs drawn from `inputs`.
+pub fn mutated(rng: &mut Rng, inputs: &[Vec<u8>], rounds: usize, run: fn(&[u8])) {
+    for _ in 0..rounds {
+        let mut input = inputs[rng.below(inputs.len())].clone();
+        mutate(rng, &mut input);
+        run(&input);
+    }
+}
+
+/// xorshift64*: deterministic, no dependency (the mutation pass).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// Bytes that matter to these formats (and to JSON), favoured by the mutator.
+const INTERESTING: &[u8] = b"0123456789-/,[]{}\"_:\x1eb\x00\xff\x7e\x7f\x80\x81\x82\x88\x89";
+
+/// Change `input` in one to five places.
+pub fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
+    for _ in 0..=rng.below(4) {
+        let byte = if rng.below(2) == 0 {
+            INTERESTING[rng.below(INTERESTING.len())]
+        } else {
+            rng.next_u64() as u8
+        };
+        match rng.below(4) {
+            0 if !input.is_empty() => {
+                let i = rng.below(input.len());
+                input[i] = byte;
+            }
+            1 => {
+                let i = rng.below(input.len() + 1);
+                input.insert(i, byte);
+            }
+            2 if !input.is_empty() => {
+                let i = rng.below(input.len());
+                input.remove(i);
+            }
+            _ => {
+                let i = rng.below(input.len() + 1);
+                input.truncate(i);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

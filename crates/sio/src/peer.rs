@@ -7,10 +7,13 @@
 //!   is the last address of `X-Forwarded-For` that is not itself a trusted
 //!   proxy (the addresses before it were written by the client and prove
 //!   nothing).
-//! - [`Slots`] counts open TCP connections per peer address and refuses one
-//!   past the cap. A connection's [`Slot`] lives in its [`Stream`], so a
-//!   websocket keeps counting after hyper hands the stream back on upgrade,
-//!   and the count drops when the stream is dropped, whoever drops it.
+//! - [`Slots`] counts what each address holds and refuses one past the cap:
+//!   open TCP connections per peer address (a connection's [`Slot`] lives
+//!   in its [`Stream`], so a websocket keeps counting after hyper hands the
+//!   stream back on upgrade, and the count drops when the stream is
+//!   dropped, whoever drops it), and Engine.IO sessions without a socket
+//!   per client address (the slot lives in the session until a socket
+//!   connects or it closes).
 
 use std::collections::HashMap;
 use std::io;
@@ -74,7 +77,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Open connections per peer address, capped.
+/// Things held per address (connections, pending sessions), capped.
 #[derive(Clone, Debug)]
 pub(crate) struct Slots {
     inner: Arc<SlotsInner>,
@@ -88,8 +91,8 @@ struct SlotsInner {
 }
 
 impl Slots {
-    /// At most `cap` connections per address (0: no cap), none counted for
-    /// the addresses in `exempt` (reverse proxies carry many clients).
+    /// At most `cap` per address (0: no cap), none counted for the
+    /// addresses in `exempt` (reverse proxies carry many clients).
     pub fn new(cap: usize, exempt: &[IpNet]) -> Self {
         Self {
             inner: Arc::new(SlotsInner {
@@ -100,8 +103,8 @@ impl Slots {
         }
     }
 
-    /// A slot for a new connection from `ip`, `Err(())` when it already
-    /// holds the cap. `Ok(None)`: not counted.
+    /// A slot for one more from `ip`, `Err(())` when it already holds the
+    /// cap. `Ok(None)`: not counted.
     pub fn take(&self, ip: IpAddr) -> Result<Option<Slot>, ()> {
         let ip = canonical(ip);
         if self.inner.cap == 0 || trusts(&self.inner.exempt, ip) {
@@ -127,7 +130,7 @@ impl Slots {
     }
 }
 
-/// One counted connection; dropping it frees the slot.
+/// One counted thing; dropping it frees the slot.
 #[derive(Debug)]
 pub(crate) struct Slot {
     slots: Arc<SlotsInner>,

@@ -25,6 +25,7 @@ use crate::engine::outbox::{EngineConn, Frame, Transport};
 use crate::handler::Handler;
 use crate::message::Message;
 use crate::namespace::Namespace;
+use crate::peer::{Slot, Slots};
 use crate::socket::{Conn, Socket};
 
 /// What sockets and namespaces need of the server, with the handler type erased.
@@ -52,9 +53,9 @@ pub(crate) struct ClientState<D> {
 pub(crate) struct Client<D> {
     pub engine: EngineConn,
     state: Mutex<ClientState<D>>,
-    /// The address this session counts against while no socket of it has
-    /// connected to a namespace ([`Config::max_pending_per_ip`]).
-    pending: Mutex<Option<IpAddr>>,
+    /// The slot this session holds for its address while no socket of it
+    /// has connected to a namespace ([`Config::max_pending_per_ip`]).
+    pending: Mutex<Option<Slot>>,
 }
 
 impl<D> Client<D> {
@@ -91,7 +92,7 @@ pub(crate) struct Inner<H: Handler> {
     pub namespaces: HashMap<String, Arc<Namespace<H::Data>>>,
     clients: Mutex<HashMap<Sid, Arc<Client<H::Data>>>>,
     /// Sessions per client address with no socket connected yet.
-    pending: Mutex<HashMap<IpAddr, usize>>,
+    pending: Slots,
     epoch: Instant,
     sweeping: AtomicBool,
     next_key: AtomicU64,
@@ -107,12 +108,13 @@ impl<H: Handler> Inner<H> {
                 .iter()
                 .map(|name| (name.clone(), Arc::new(Namespace::new(name, ops.clone()))))
                 .collect();
+            let pending = Slots::new(config.max_pending_per_ip, &[]);
             Self {
                 config,
                 handler,
                 namespaces,
                 clients: Mutex::default(),
-                pending: Mutex::default(),
+                pending,
                 epoch: Instant::now(),
                 sweeping: AtomicBool::new(false),
                 next_key: AtomicU64::new(1),
@@ -152,17 +154,12 @@ impl<H: Handler> Inner<H> {
         if let Err(retry_after) = self.handler.allow_handshake(ip) {
             return Err(Refused::RateLimited(retry_after));
         }
-        let counted = match ip {
-            Some(ip) if self.config.max_pending_per_ip > 0 => {
-                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                let n = pending.entry(ip).or_default();
-                if *n >= self.config.max_pending_per_ip {
-                    return Err(Refused::TooManyPending);
-                }
-                *n += 1;
-                Some(ip)
-            }
-            _ => None,
+        let slot = match ip {
+            Some(ip) => self
+                .pending
+                .take(ip)
+                .map_err(|()| Refused::TooManyPending)?,
+            None => None,
         };
         self.ensure_sweep();
         let sid = Sid::random();
@@ -172,7 +169,7 @@ impl<H: Handler> Inner<H> {
                 reassembly: Reassembly::default(),
                 sockets: Vec::new(),
             }),
-            pending: Mutex::new(counted),
+            pending: Mutex::new(slot),
         });
         self.clients().insert(sid, client.clone());
         let upgrades: &[&str] = if transport == Transport::Polling {
@@ -190,22 +187,16 @@ impl<H: Handler> Inner<H> {
         Ok((client, format!("0{open}")))
     }
 
-    /// `client` is no longer pending: a socket of it connected, or it closed.
+    /// `client` is no longer pending: a socket of it connected, or it
+    /// closed. Its slot is freed.
     pub fn settle(&self, client: &Client<H::Data>) {
-        let ip = client
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(ip) = ip {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = pending.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    pending.remove(&ip);
-                }
-            }
-        }
+        drop(
+            client
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 
     fn ensure_sweep(&self) {

@@ -83,23 +83,20 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        if let Self::RateLimited { retry_after_ms, .. } = self {
-            return (
-                status,
-                [(header::RETRY_AFTER, retry_after_ms.div_ceil(1000).max(1))],
-                axum::Json(Wrapper {
-                    error: ErrorBody::rate_limited(message, retry_after_ms),
-                }),
-            )
-                .into_response();
+        let (error, retry_after_ms) = match self {
+            Self::RateLimited { retry_after_ms, .. } => (
+                ErrorBody::rate_limited(message, retry_after_ms),
+                Some(retry_after_ms),
+            ),
+            _ => (ErrorBody::new(code, message), None),
+        };
+        let mut response = (status, axum::Json(Wrapper { error })).into_response();
+        if let Some(ms) = retry_after_ms {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, ms.div_ceil(1000).max(1).into());
         }
-        (
-            status,
-            axum::Json(Wrapper {
-                error: ErrorBody::new(code, message),
-            }),
-        )
-            .into_response()
+        response
     }
 }
 
@@ -107,7 +104,7 @@ impl ApiError {
     /// The answer to an action refused by `limit`, `what` saying which.
     pub fn limited(what: &str, limit: roomcast_limits::Limited) -> Self {
         Self::RateLimited {
-            message: format!("too many {what}; retry later"),
+            message: roomcast_limits::Limited::message(what),
             retry_after_ms: limit.retry_after_ms(),
         }
     }

@@ -64,17 +64,10 @@ impl ApiLimits {
     /// A login attempt for `account` from `ip`.
     pub fn login(&self, ip: IpAddr, account: &str) -> Result<(), ApiError> {
         check(&self.login_ip, &ip, "login attempts from this address")?;
-        let mut account = account.to_owned();
-        if account.len() > ACCOUNT_KEY_BYTES {
-            let mut end = ACCOUNT_KEY_BYTES;
-            while !account.is_char_boundary(end) {
-                end -= 1;
-            }
-            account.truncate(end);
-        }
+        let account = &account[..account.floor_char_boundary(ACCOUNT_KEY_BYTES)];
         check(
             &self.login_account_ip,
-            &(account, ip),
+            &(account.to_owned(), ip),
             "login attempts for this account",
         )
     }

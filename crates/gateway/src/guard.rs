@@ -1,7 +1,6 @@
 //! The realtime tier's caps and rate limits (docs/security.md): connection
-//! attempts per client address, sockets per user, and per user the socket
-//! commands that write (`sendMessage`, `markMessageRead`) and the joins
-//! (`joinRoom`, `joinUser`).
+//! attempts per client address, sockets per user, and per user
+//! `sendMessage` and the joins (`joinRoom`, `joinUser`).
 //!
 //! - A handshake past `connect_ip` is answered 429 with `Retry-After` by
 //!   the protocol layer (no session is made).
@@ -96,7 +95,7 @@ impl Guard {
         Ok(())
     }
 
-    /// `user` sends a command that writes.
+    /// `user` sends a message (`sendMessage`).
     pub fn message(&self, user: UserId) -> Result<(), ErrorBody> {
         self.messages_user
             .check(&user)
@@ -112,7 +111,7 @@ impl Guard {
 }
 
 fn limited(what: &str, l: Limited) -> ErrorBody {
-    ErrorBody::rate_limited(format!("too many {what}; retry later"), l.retry_after_ms())
+    ErrorBody::rate_limited(Limited::message(what), l.retry_after_ms())
 }
 
 #[cfg(test)]

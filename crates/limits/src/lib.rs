@@ -108,6 +108,11 @@ pub struct Limited {
 }
 
 impl Limited {
+    /// What a refusal of `what` (`"messages"`, `"joins"`) tells the client.
+    pub fn message(what: &str) -> String {
+        format!("too many {what}; retry later")
+    }
+
     /// [`Limited::retry_after`] in whole milliseconds, at least 1.
     pub fn retry_after_ms(&self) -> u64 {
         u64::try_from(self.retry_after.as_millis())
@@ -131,11 +136,6 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             checks: AtomicU64::new(0),
             clock: DefaultClock::default(),
         }
-    }
-
-    /// A limiter that allows everything.
-    pub fn off() -> Self {
-        Self::new(Rate::new(1, 1), false)
     }
 
     /// Take one action from `key`'s bucket, or say how long to wait.

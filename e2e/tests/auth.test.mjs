@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { api, connect, errorOf, PASSWORD, register, uniqueName, useServer } from '../lib/server.mjs';
+import { api, connect, errorOf, PASSWORD, register, startServer, uniqueName, useServer } from '../lib/server.mjs';
 
 const ctx = useServer();
 
@@ -112,5 +112,29 @@ describe('Socket.IO handshake auth', () => {
     const socket = await connect(ctx.base, token);
     assert.equal(socket.connected, true);
     socket.close();
+  });
+
+  test('a correctly signed token of a user this server does not have is refused: connect_error unknown_user', async () => {
+    // Two servers sharing a signing secret but not a database (as after a
+    // database reset): a token of the first names nobody on the second.
+    const secret = { ROOMCAST_AUTH__JWT_SECRET: `shared-${uniqueName()}` };
+    const first = await startServer(secret);
+    const second = await startServer(secret);
+    try {
+      const { token } = await register(first.base);
+      const err = await connect(second.base, token).then(
+        () => assert.fail('the token of an unknown user connected'),
+        (e) => e,
+      );
+      assert.match(err.message, /does not exist/);
+      assert.deepEqual(err.data, { code: 'unknown_user' });
+      const me = await api(second.base, 'GET', '/v1/me', token);
+      assert.equal(me.status, 401, 'HTTP refuses it too');
+      const socket = await connect(first.base, token);
+      assert.equal(socket.connected, true, 'its own server admits it');
+      socket.close();
+    } finally {
+      await Promise.all([first.stop(), second.stop()]);
+    }
   });
 });

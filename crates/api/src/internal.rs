@@ -18,6 +18,8 @@
 //!   `userId`'s room list (a [`roomcast_core::RoomList`], as `GET /v1/rooms`
 //!   answers it): what a `joinUser {rooms: true}` ACK and a recovered
 //!   session's refresh carry.
+//! - `GET /internal/v1/user?userId=…` → `{"exists": true|false}`: whether a
+//!   token's user exists, asked before a socket's CONNECT is accepted.
 
 use std::sync::Arc;
 
@@ -55,6 +57,7 @@ pub fn routes(app: AppState, service: Arc<ServiceTokens>) -> Router {
         .route("/internal/v1/access", get(access))
         .route("/internal/v1/events", get(events))
         .route("/internal/v1/rooms", get(rooms))
+        .route("/internal/v1/user", get(user))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
@@ -128,6 +131,30 @@ pub async fn events(
             .room_events(q.room_id, q.user_id, after, limit)
             .await?,
     ))
+}
+
+/// Query of the user route.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserQuery {
+    user_id: UserId,
+}
+
+/// `{exists}`.
+#[derive(serde::Serialize, Deserialize)]
+pub struct UserExists {
+    /// Whether the user exists.
+    pub exists: bool,
+}
+
+/// `GET /internal/v1/user`.
+pub async fn user(
+    State(state): State<AppState>,
+    _caller: Service,
+    Query(q): Query<UserQuery>,
+) -> Result<Json<UserExists>, ApiError> {
+    let exists = state.store.user(q.user_id).await?.is_some();
+    Ok(Json(UserExists { exists }))
 }
 
 /// Query of the rooms route.

@@ -34,6 +34,14 @@ impl Membership for StoreMembership {
             .map_err(|e| MembershipError(e.to_string()))
     }
 
+    async fn user_exists(&self, user: UserId) -> Result<bool, MembershipError> {
+        self.0
+            .user(user)
+            .await
+            .map(|u| u.is_some())
+            .map_err(|e| MembershipError(e.to_string()))
+    }
+
     async fn rooms(&self, user: UserId, limit: i64) -> Result<RoomList, MembershipError> {
         let page = self
             .0

@@ -179,3 +179,23 @@ async fn the_internal_events_route_answers_as_the_user_would_see_the_log() {
     assert_error(s, &v, StatusCode::BAD_REQUEST, "bad_request");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_internal_user_route_says_whether_a_user_exists() {
+    let t = start().await;
+    let (alice, ta) = t.register("alice").await;
+    let service = ServiceTokens::new(INTERNAL.as_bytes()).issue("rt-test");
+    let path = |user: &str| format!("/internal/v1/user?userId={user}");
+    let (s, v) = t
+        .call(Method::GET, &path(&alice), Some(&service), None)
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"exists": true})));
+    let ghost = "01900000-0000-7000-8000-000000000000";
+    let (s, v) = t
+        .call(Method::GET, &path(ghost), Some(&service), None)
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"exists": false})));
+    let (s, _) = t.call(Method::GET, &path(&alice), Some(&ta), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a user's token is refused");
+    t.stop().await;
+}

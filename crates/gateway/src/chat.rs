@@ -16,6 +16,7 @@ use roomcast_core::{ErrorBody, ErrorCode, RoomId, UserId, validate};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::admission::Admission;
 use crate::commands::Commands;
 use crate::consumer::{room_channel, user_channel};
 use crate::guard::Guard;
@@ -50,10 +51,12 @@ pub struct ChatHandler {
     presence: Arc<Presence>,
     logs: Arc<RoomLogs>,
     guard: Arc<Guard>,
+    admission: Admission,
 }
 
 impl ChatHandler {
-    /// A handler verifying tokens with `tokens`, checking `joinRoom` with
+    /// A handler verifying tokens with `tokens`, admitting only users
+    /// `membership` knows ([`crate::admission`]), checking `joinRoom` with
     /// `membership` (uncached), running the bus commands with `commands`,
     /// counting sockets in `presence`, replaying from `logs` and limiting
     /// with `guard`.
@@ -67,6 +70,7 @@ impl ChatHandler {
     ) -> Self {
         Self {
             tokens,
+            admission: Admission::new(membership.clone()),
             membership,
             commands,
             presence,
@@ -210,6 +214,14 @@ impl Handler for ChatHandler {
             .admit(user)
             .map_err(|(message, data)| Refusal::with_data(message, data))?;
         Ok(user)
+    }
+
+    fn admits(&self) -> bool {
+        true
+    }
+
+    async fn admit(&self, user: UserId) -> Result<(), Refusal> {
+        self.admission.admit(user).await
     }
 
     fn on_connect(&self, conn: &Conn) {

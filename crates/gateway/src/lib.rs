@@ -11,6 +11,8 @@
 //!   publish; ACK after the publish.
 //! - [`typing`]: per-(user, room) typing states, relays and expiry.
 //! - [`rate`]: the per-socket token bucket limiting `typing`.
+//! - [`admission`]: a signed token of a user who does not exist is refused
+//!   at CONNECT (with a short positive cache of users who do).
 //! - [`guard`]: connection attempts per address, sockets per user, and the
 //!   per-user rate limits of `sendMessage` and the joins.
 //! - [`presence`]: sockets per user on this node, `presenceChanged` and
@@ -30,6 +32,7 @@
 //! offline, bounded by [`ChatConfig::shutdown_offline_timeout`]) and the
 //! heartbeat.
 
+pub mod admission;
 pub mod cache;
 pub mod chat;
 pub mod commands;

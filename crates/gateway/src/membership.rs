@@ -41,6 +41,13 @@ pub trait Membership: Send + Sync + 'static {
     async fn rooms(&self, _user: UserId, _limit: i64) -> Result<RoomList, MembershipError> {
         Err(MembershipError("no room list here".into()))
     }
+
+    /// Whether `user` exists (a signed token of a user who does not is
+    /// refused at CONNECT: [`crate::admission`]). The default cannot say,
+    /// and says yes.
+    async fn user_exists(&self, _user: UserId) -> Result<bool, MembershipError> {
+        Ok(true)
+    }
 }
 
 /// A membership answer as a socket command sees it: a member's room seq, or
@@ -183,6 +190,16 @@ impl Membership for HttpMembership {
     async fn rooms(&self, user: UserId, limit: i64) -> Result<RoomList, MembershipError> {
         let query = [("userId", user.to_string()), ("limit", limit.to_string())];
         self.get("/internal/v1/rooms", &query).await
+    }
+
+    async fn user_exists(&self, user: UserId) -> Result<bool, MembershipError> {
+        #[derive(serde::Deserialize)]
+        struct Exists {
+            exists: bool,
+        }
+        let query = [("userId", user.to_string())];
+        let answer: Exists = self.get("/internal/v1/user", &query).await?;
+        Ok(answer.exists)
     }
 }
 

@@ -62,6 +62,19 @@ pub trait Handler: Send + Sync + 'static {
     /// message (and data, if any).
     fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, Refusal>;
 
+    /// Whether [`Handler::admit`] checks anything (then every CONNECT is
+    /// decided off its connection's task). The default: no.
+    fn admits(&self) -> bool {
+        false
+    }
+
+    /// After [`Handler::authenticate`], before the reply: may `user` connect?
+    /// Asynchronous (a store or another tier answers); `Err` refuses as
+    /// `authenticate` does. Called only if [`Handler::admits`].
+    async fn admit(&self, _user: UserId) -> Result<(), Refusal> {
+        Ok(())
+    }
+
     /// Connection state recovery: `user` (from the token) reconnects with the
     /// last `offset` of an earlier session. `Some` continues it (see
     /// [`crate::recovery`]); `None` (the default) starts a fresh one.
@@ -173,6 +186,14 @@ impl roomcast_sio::Handler for Adapter {
 
     fn allow_handshake(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
         self.0.allow_handshake(ip)
+    }
+
+    fn admits(&self) -> bool {
+        self.0.admits()
+    }
+
+    async fn admit(&self, data: &SocketData) -> Result<(), Refusal> {
+        self.0.admit(data.user).await
     }
 
     fn authenticate(&self, info: ConnectInfo<'_>) -> Result<SocketData, Refusal> {

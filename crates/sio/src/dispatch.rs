@@ -21,6 +21,11 @@ use crate::socket::{Ack, Conn, Socket};
 
 type Outcome = Result<(), DisconnectReason>;
 
+/// CONNECTs of one client decided at once off its task ([`Handler::admit`],
+/// [`Handler::recover`]); a CONNECT past it is refused at once, so one
+/// connection cannot turn a flood of CONNECT packets into as many checks.
+pub(crate) const MAX_DECIDING: u8 = 4;
+
 impl<H: Handler> Inner<H> {
     /// An Engine.IO text message: a Socket.IO packet.
     pub fn on_sio_text(&self, client: &Arc<Client<H::Data>>, text: &str) -> Outcome {
@@ -109,16 +114,42 @@ impl<H: Handler> Inner<H> {
         } else {
             None
         };
-        let (Some((pid, offset)), Some(this)) = (earlier, self.arc()) else {
+        let admits = self.handler.admits();
+        let asks = admits || earlier.is_some();
+        let (true, Some(this)) = (asks, self.arc()) else {
             return self.accept(client, ns.clone(), data, None);
         };
-        // Recovery asks the application (the store, another tier): decided
-        // off the connection's task, before the reply. The client sends
-        // nothing on this namespace until it has the reply.
+        {
+            let mut st = client.state();
+            if st.deciding >= MAX_DECIDING {
+                drop(st);
+                let busy = Message::connect_error(nsp, "too many CONNECTs at once");
+                return self.push(client, busy.frames());
+            }
+            st.deciding += 1;
+        }
+        // Admission and recovery ask the application (the store, another
+        // tier): decided off the connection's task, before the reply. The
+        // client sends nothing on this namespace until it has the reply.
         let (client, ns) = (client.clone(), ns.clone());
         tokio::spawn(async move {
-            let restore = this.handler.recover(&data, pid.as_str(), &offset).await;
-            this.accept(&client, ns, data, restore.map(|r| (pid, r)));
+            let decided = Deciding(&client);
+            if admits && let Err(refusal) = this.handler.admit(&data).await {
+                let error =
+                    Message::connect_error_data(&ns.name, &refusal.message, refusal.data.as_ref());
+                drop(decided);
+                return this.push(&client, error.frames());
+            }
+            let restore = match earlier {
+                Some((pid, offset)) => this
+                    .handler
+                    .recover(&data, pid.as_str(), &offset)
+                    .await
+                    .map(|r| (pid, r)),
+                None => None,
+            };
+            drop(decided);
+            this.accept(&client, ns, data, restore);
         });
     }
 
@@ -141,7 +172,9 @@ impl<H: Handler> Inner<H> {
             // Registered under the client's lock so that a concurrent close
             // either sees this socket or makes us see the close.
             let mut st = client.state();
-            if client.engine.closed().is_some() {
+            // Closed meanwhile, or a second CONNECT to the namespace decided
+            // after the first: nothing to register.
+            if client.engine.closed().is_some() || st.sockets.iter().any(|s| s.ns.name == ns.name) {
                 return;
             }
             st.sockets.push(socket.clone());
@@ -189,6 +222,16 @@ impl<H: Handler> Inner<H> {
 }
 
 /// The `pid` and `offset` socket.io-client adds to the CONNECT's auth when it
+/// Counts one CONNECT being decided for as long as it lives.
+struct Deciding<'a, D>(&'a Client<D>);
+
+impl<D> Drop for Deciding<'_, D> {
+    fn drop(&mut self) {
+        let mut st = self.0.state();
+        st.deciding = st.deciding.saturating_sub(1);
+    }
+}
+
 /// reconnects after a session that offered recovery; `None` when absent or
 /// malformed (a fresh session).
 fn recovery_request(auth: Option<&Value>) -> Option<(Sid, String)> {

@@ -5,6 +5,10 @@
 //! Ordering guarantees:
 //! - [`Handler::authenticate`] runs before the CONNECT reply is queued and
 //!   decides it: `Err(text)` becomes a CONNECT_ERROR `{"message": text}`.
+//!   A handler whose [`Handler::admits`] is true then has
+//!   [`Handler::admit`] (asynchronous) decide it too, off the connection's
+//!   task; at most four CONNECTs per client
+//!   are decided so at once.
 //! - Dispatch does not depend on anything registered per socket, so an event
 //!   sent the instant the client sees `connect` always reaches
 //!   [`Handler::on_event`] (no early-event loss).
@@ -163,6 +167,21 @@ pub trait Handler: Send + Sync + 'static {
     /// Accept (with the socket's data) or refuse (with the CONNECT_ERROR
     /// message) a namespace CONNECT. Runs before the CONNECT reply.
     fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Self::Data, Refusal>;
+
+    /// Whether [`Handler::admit`] checks anything. `false` (the default)
+    /// decides a CONNECT on the connection's own task, with no spawn.
+    fn admits(&self) -> bool {
+        false
+    }
+
+    /// After [`Handler::authenticate`] accepted it, and before the reply (and
+    /// before [`Handler::recover`]): a check of the socket's data that needs
+    /// I/O, e.g. that the token's user still exists. `Err` refuses the
+    /// CONNECT as `authenticate` does. Called only if [`Handler::admits`].
+    async fn admit(&self, data: &Self::Data) -> Result<(), Refusal> {
+        let _ = data;
+        Ok(())
+    }
 
     /// Connection state recovery: the CONNECT (already authenticated, as
     /// `data`) carried the private session id `pid` of an earlier session and

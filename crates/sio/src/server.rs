@@ -47,6 +47,9 @@ pub(crate) trait ServerOps<D>: Send + Sync {
 pub(crate) struct ClientState<D> {
     pub reassembly: Reassembly,
     pub sockets: Vec<Arc<Socket<D>>>,
+    /// CONNECTs being decided off the connection's task (admission,
+    /// recovery), at most [`crate::dispatch::MAX_DECIDING`].
+    pub deciding: u8,
 }
 
 /// One Engine.IO session and the sockets multiplexed on it.
@@ -168,6 +171,7 @@ impl<H: Handler> Inner<H> {
             state: Mutex::new(ClientState {
                 reassembly: Reassembly::default(),
                 sockets: Vec::new(),
+                deciding: 0,
             }),
             pending: Mutex::new(slot),
         });

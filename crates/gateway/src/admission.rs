@@ -1,0 +1,180 @@
+//! Admission at CONNECT: a correctly signed token whose user does not exist
+//! (never did, or is gone) is refused before the CONNECT reply, with
+//! `connect_error` data `{code: "unknown_user"}`.
+//!
+//! Rules:
+//! - [`Membership::user_exists`] answers (the store in `serve`, the API
+//!   tier's internal route in the split deployment).
+//! - Only "exists" answers are kept, each for [`KNOWN_TTL`], so a reconnect
+//!   storm of known users costs one check per user per minute; "no such
+//!   user" is always asked again.
+//! - At most [`KNOWN_CAPACITY`] users are kept: when full, expired entries
+//!   are purged; if it is still full, the cache is emptied (a few re-checks).
+//! - If the check fails (the database or the API tier unreachable), the
+//!   socket is admitted and the failure logged: its token is valid, it can
+//!   join no room while membership checks fail too, and refusing would make
+//!   socket.io-client give up on a connection a user is entitled to.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use roomcast_core::UserId;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::membership::Membership;
+use crate::transport::Refusal;
+
+/// How long a user known to exist is admitted without asking again.
+pub const KNOWN_TTL: Duration = Duration::from_secs(60);
+
+/// Most users remembered as existing.
+pub const KNOWN_CAPACITY: usize = 100_000;
+
+/// The `connect_error` data code of a refused unknown user.
+pub const UNKNOWN_USER: &str = "unknown_user";
+
+/// Decides whether a token's user may connect; see the module docs.
+pub struct Admission {
+    membership: Arc<dyn Membership>,
+    known: Mutex<HashMap<UserId, Instant>>,
+}
+
+impl Admission {
+    /// Admission asking `membership`.
+    pub fn new(membership: Arc<dyn Membership>) -> Self {
+        Self {
+            membership,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Admit `user`, or refuse them as unknown.
+    pub async fn admit(&self, user: UserId) -> Result<(), Refusal> {
+        let now = Instant::now();
+        if self.known().get(&user).is_some_and(|&at| now < at) {
+            return Ok(());
+        }
+        match self.membership.user_exists(user).await {
+            Ok(true) => {
+                self.remember(user, now + KNOWN_TTL);
+                Ok(())
+            }
+            Ok(false) => Err(Refusal::with_data(
+                "this account does not exist (any more): sign in again",
+                json!({ "code": UNKNOWN_USER }),
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, %user, "could not check that the user exists: admitted");
+                Ok(())
+            }
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Instant>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(&self, user: UserId, until: Instant) {
+        let mut known = self.known();
+        if known.len() >= KNOWN_CAPACITY && !known.contains_key(&user) {
+            let now = Instant::now();
+            known.retain(|_, at| now < *at);
+            if known.len() >= KNOWN_CAPACITY {
+                known.clear();
+            }
+        }
+        known.insert(user, until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use roomcast_core::{RoomAccess, RoomId};
+
+    use super::*;
+    use crate::membership::MembershipError;
+
+    /// Users who exist, counting the checks; `down` fails every check.
+    struct Users {
+        exist: Vec<UserId>,
+        down: bool,
+        asked: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Membership for Users {
+        async fn access(&self, _: RoomId, _: UserId) -> Result<RoomAccess, MembershipError> {
+            Ok(RoomAccess::NoRoom)
+        }
+        async fn user_exists(&self, user: UserId) -> Result<bool, MembershipError> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            if self.down {
+                return Err(MembershipError("down".into()));
+            }
+            Ok(self.exist.contains(&user))
+        }
+    }
+
+    fn admission(exist: Vec<UserId>, down: bool) -> (Admission, Arc<Users>) {
+        let users = Arc::new(Users {
+            exist,
+            down,
+            asked: AtomicUsize::new(0),
+        });
+        (Admission::new(users.clone()), users)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn known_users_are_remembered_for_a_minute_and_unknown_ones_refused_every_time() {
+        let (alice, ghost) = (UserId::new(), UserId::new());
+        let (adm, users) = admission(vec![alice], false);
+        for _ in 0..3 {
+            adm.admit(alice).await.unwrap();
+        }
+        assert_eq!(users.asked.load(Ordering::Relaxed), 1, "asked once");
+        tokio::time::advance(KNOWN_TTL).await;
+        adm.admit(alice).await.unwrap();
+        assert_eq!(
+            users.asked.load(Ordering::Relaxed),
+            2,
+            "asked again after the TTL"
+        );
+
+        for _ in 0..2 {
+            let refused = adm.admit(ghost).await.unwrap_err();
+            assert_eq!(refused.data, Some(json!({"code": UNKNOWN_USER})));
+        }
+        assert_eq!(
+            users.asked.load(Ordering::Relaxed),
+            4,
+            "refusals are not cached"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_check_admits() {
+        let (adm, users) = admission(Vec::new(), true);
+        adm.admit(UserId::new()).await.unwrap();
+        adm.admit(UserId::new()).await.unwrap();
+        assert_eq!(
+            users.asked.load(Ordering::Relaxed),
+            2,
+            "a failure is not remembered"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cache_stays_bounded() {
+        let (adm, _) = admission(Vec::new(), false);
+        for _ in 0..KNOWN_CAPACITY {
+            adm.remember(UserId::new(), Instant::now() + KNOWN_TTL);
+        }
+        adm.remember(UserId::new(), Instant::now() + KNOWN_TTL);
+        assert!(adm.known().len() <= KNOWN_CAPACITY, "{}", adm.known().len());
+    }
+}

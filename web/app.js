@@ -27,6 +27,7 @@ const state = {
   connectedOnce: false,
   retrying: false, // a connect attempt failed since the last connection (logged once)
   rooms: new Map(), // roomId → RoomView
+  invitations: new Map(), // roomId → Invitation (pending, to this user)
   roomsLoad: null, // while GET /v1/rooms is in flight: {updated: Map, removed: Set} seen meanwhile
   current: null, // the open room's id
   opening: 0, // bumped by each openRoom; a stale open stops when it sees another value
@@ -133,8 +134,10 @@ function logout(message) {
   sessionStorage.removeItem(SESSION_KEY);
   Object.assign(state, { session: null, client: null, connectedOnce: false, retrying: false, roomsLoad: null });
   state.rooms.clear();
+  state.invitations.clear();
   closeRoom();
   $('rooms').replaceChildren();
+  renderInvitations();
   $('log').replaceChildren();
   showAuth(message);
 }
@@ -182,6 +185,14 @@ function start(session) {
   client.on('messageDeleted', mine((m) => upsertMessage(m, true)));
   client.on('roomUpdated', mine(onRoomUpdated));
   client.on('roomRemoved', mine(onRoomRemoved));
+  client.on('invitationReceived', mine((inv) => {
+    state.invitations.set(inv.roomId, inv);
+    renderInvitations();
+  }));
+  client.on('invitationRemoved', mine(({ roomId }) => {
+    state.invitations.delete(roomId);
+    renderInvitations();
+  }));
   client.on('typing', mine(onTyping));
 
   setStatus('connecting', 'connecting…');
@@ -199,6 +210,7 @@ function onConnect() {
   state.connectedOnce = true;
   // Per-user events (room list, unread counts) are not replayed: read them again.
   loadRooms().catch((err) => log(`room list: ${err.message}`));
+  loadInvitations().catch((err) => log(`invitations: ${err.message}`));
 }
 
 /** The server could not replay a room's gap: read the room again through REST. */
@@ -287,18 +299,85 @@ function roomForm(formId, inputId, request) {
 }
 
 roomForm('new-room', 'new-room-name', (name) => http('POST', '/v1/rooms', { name }));
-roomForm('new-dm', 'dm-user-id', (userId) => http('POST', '/v1/dms', { userId }));
+roomForm('new-dm', 'dm-user-id', async (userId) => {
+  const reply = await http('POST', '/v1/dms', { userId });
+  noteInvited(reply);
+  return reply;
+});
+
+/** Say so when an add invited people rather than adding them. */
+function noteInvited({ room, invited }) {
+  if (invited?.length) log(`${room.name}: invited ${invited.map(userLabel).join(', ')}; they join when they accept`);
+}
+
+// ---------------------------------------------------------------------------
+// Invitations (people who chose to be asked before being added)
+
+async function loadInvitations() {
+  const { invitations } = await http('GET', '/v1/invitations');
+  state.invitations = new Map(invitations.map((i) => [i.roomId, i]));
+  renderInvitations();
+  const me = await http('GET', '/v1/me');
+  $('add-anyone').checked = me.settings.addPolicy === 'anyone';
+}
+
+function renderInvitations() {
+  const list = [...state.invitations.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  $('invitations-box').hidden = list.length === 0;
+  $('invitations').replaceChildren(
+    ...list.map((inv) => {
+      const accept = el('button', { type: 'button', className: 'accept', textContent: 'Accept' });
+      const decline = el('button', { type: 'button', className: 'decline', textContent: 'Decline' });
+      const li = el(
+        'li',
+        {},
+        el('span', { className: 'name', textContent: inv.kind === 'dm' ? `message from ${inv.name}` : inv.name }),
+        el('div', { className: 'row' }, accept, decline),
+      );
+      li.dataset.roomId = inv.roomId;
+      accept.addEventListener('click', () => answerInvitation(inv.roomId, 'accept'));
+      decline.addEventListener('click', () => answerInvitation(inv.roomId, 'decline'));
+      return li;
+    }),
+  );
+}
+
+async function answerInvitation(roomId, verb) {
+  showError('side-error');
+  try {
+    const reply = await http('POST', `/v1/invitations/${roomId}/${verb}`);
+    state.invitations.delete(roomId);
+    renderInvitations();
+    if (reply?.room) {
+      onRoomUpdated(reply.room);
+      await openRoom(roomId);
+    }
+  } catch (err) {
+    showError('side-error', err);
+  }
+}
+
+$('add-anyone').addEventListener('change', async (e) => {
+  showError('side-error');
+  try {
+    await http('PATCH', '/v1/me/settings', { addPolicy: e.target.checked ? 'anyone' : 'invite' });
+  } catch (err) {
+    e.target.checked = !e.target.checked;
+    showError('side-error', err);
+  }
+});
 
 $('add-member').addEventListener('submit', async (e) => {
   e.preventDefault();
   showError('room-error');
   try {
-    const { room } = await http('POST', `/v1/rooms/${state.current}/members`, {
+    const reply = await http('POST', `/v1/rooms/${state.current}/members`, {
       userIds: [$('member-id').value.trim()],
     });
     $('member-id').value = '';
-    onRoomUpdated(room);
-    log(`${room.name}: ${room.members.length} members`);
+    onRoomUpdated(reply.room);
+    log(`${reply.room.name}: ${reply.room.members.length} members`);
+    noteInvited(reply);
   } catch (err) {
     showError('room-error', err);
   }

@@ -94,6 +94,16 @@ export interface Presence {
   lastSeenAt?: string | null;
 }
 
+/** An invitation to a room (the invitee chose `addPolicy: "invite"`); accept or decline it over HTTP. */
+export interface Invitation {
+  roomId: string;
+  kind: 'group' | 'dm';
+  name: string;
+  inviterId: string;
+  userId: string;
+  createdAt: string;
+}
+
 export interface RoomcastEvents {
   receiveMessage: Logged<Message>;
   messageUpdated: Logged<Message>;
@@ -105,6 +115,10 @@ export interface RoomcastEvents {
   roomRemoved: { roomId: string; userId: string };
   typing: Typing;
   presence: Presence;
+  /** Someone added this user to a room, or opened a DM with them: `POST /v1/invitations/{roomId}/accept` or `…/decline`. */
+  invitationReceived: Invitation;
+  /** The invitation was accepted (a `roomUpdated` follows) or declined, on any of the user's devices. */
+  invitationRemoved: { roomId: string; userId: string; reason: 'accepted' | 'declined' };
   /** The gap could not be replayed: refetch the room through REST, then continue from `eventSeq`. */
   reload: { roomId: string; eventSeq: number };
   /** The room list (first page, latest activity first) as of a connect that was not recovered. */

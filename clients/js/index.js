@@ -29,7 +29,7 @@ export const LOGGED_EVENTS = [
 ];
 
 /** Per-user and ephemeral events, passed through as they come. */
-export const OTHER_EVENTS = ['roomUpdated', 'roomRemoved', 'typing', 'presence'];
+export const OTHER_EVENTS = ['roomUpdated', 'roomRemoved', 'typing', 'presence', 'invitationReceived', 'invitationRemoved'];
 
 /** A failed call: `code` is roomcast's error code (`bad_request`, `forbidden`, …). */
 export class RoomcastError extends Error {

@@ -87,7 +87,12 @@ export async function startProcess(args, extraEnv = {}, dataDir = null) {
         'Build it first with `cargo build -p roomcast` (or set ROOMCAST_BIN).',
     );
   }
-  const env = { ...process.env, ROOMCAST_LOG: 'warn', ...extraEnv };
+  // Users let anyone add them (`rooms.default_add_policy = "anyone"`): the
+  // suites written before consent add members and open DMs directly. The
+  // consent suite (invitations.test.mjs) passes `PRODUCT_DEFAULTS`.
+  const env = { ...process.env, ROOMCAST_LOG: 'warn', ...DIRECT_ADDS, ...extraEnv };
+  // A `null` in `extraEnv` removes the variable: the server's own default applies.
+  for (const [k, v] of Object.entries(env)) if (v === null) delete env[k];
   delete env.RUST_LOG;
   // The harness's own ROOMCAST_ variables are not roomcast settings (the
   // server would warn about each, as about any unknown ROOMCAST_ variable).
@@ -193,6 +198,12 @@ export async function startProcess(args, extraEnv = {}, dataDir = null) {
  * limits at their defaults.
  */
 export const NO_LIMITS = Object.freeze({ ROOMCAST_LIMITS__ENABLED: 'false' });
+
+/** What every server the harness starts gets unless told otherwise (see `startProcess`). */
+const DIRECT_ADDS = Object.freeze({ ROOMCAST_ROOMS__DEFAULT_ADD_POLICY: 'anyone' });
+
+/** Add to `extraEnv` for a server at the product's defaults: users are invited, not added. */
+export const PRODUCT_DEFAULTS = Object.freeze({ ROOMCAST_ROOMS__DEFAULT_ADD_POLICY: null });
 
 /**
  * Register `before`/`after` hooks in the calling test file: one server per file

@@ -209,4 +209,63 @@ describe('the demo page', () => {
     assert.deepEqual(errors, [], 'no uncaught error in the page');
     await context.close();
   });
+
+  test('asks before joining: invitations appear live, Accept opens the room, Decline removes it, and the checkbox lets anyone add', async () => {
+    const { context, page, errors } = await openPage();
+    const me = await register(ctx.base, uniqueName('web'));
+    await page.fill('#username', me.user.username);
+    await page.fill('#password', PASSWORD);
+    await page.click('#login');
+    await status(page, 'connected');
+
+    // This server lets anyone add users who never chose; ask first instead.
+    const box = page.locator('#add-anyone');
+    await page.waitForFunction(() => document.getElementById('add-anyone').checked, null, { timeout: UI_MS });
+    await setPolicy(page, () => box.uncheck(), me.token, 'invite');
+
+    const bob = await register(ctx.base);
+    const invited = await api(ctx.base, 'POST', '/v1/rooms', bob.token, { name: 'asked first', memberIds: [me.user.id] });
+    assert.equal(invited.status, 201, invited.text);
+    assert.deepEqual(invited.json.invited, [me.user.id], invited.text);
+    const roomId = invited.json.room.id;
+    const card = page.locator(`#invitations li[data-room-id="${roomId}"]`);
+    await card.waitFor({ timeout: UI_MS });
+    assert.equal(await page.locator(`#rooms li[data-room-id="${roomId}"]`).count(), 0, 'not a room of mine yet');
+    await card.locator('button.accept').click();
+    await page.waitForSelector(`#room[data-room-id="${roomId}"][data-loaded="true"]`, { timeout: UI_MS });
+    await page.waitForSelector(`#rooms li[data-room-id="${roomId}"]`, { timeout: UI_MS });
+    await card.waitFor({ state: 'detached', timeout: UI_MS });
+    const res = await postMessage(ctx.base, bob.token, roomId, 'glad you came');
+    assert.equal(res.status, 201, res.text);
+    await shows(page, 'glad you came');
+
+    const dm = await api(ctx.base, 'POST', '/v1/dms', bob.token, { userId: me.user.id });
+    assert.equal(dm.status, 201, dm.text);
+    const request = page.locator(`#invitations li[data-room-id="${dm.json.room.id}"]`);
+    await request.waitFor({ timeout: UI_MS });
+    await request.locator('button.decline').click();
+    await request.waitFor({ state: 'detached', timeout: UI_MS });
+    const left = await api(ctx.base, 'GET', '/v1/invitations', me.token);
+    assert.deepEqual(left.json.invitations, [], 'declined on the server too');
+    assert.equal(await page.isVisible('#invitations-box'), false, 'no invitations: the box is hidden');
+
+    // Let anyone add me again: the next room is mine at once.
+    await setPolicy(page, () => box.check(), me.token, 'anyone');
+    const direct = await createRoom(ctx.base, bob.token, 'added directly', [me.user.id]);
+    await page.waitForSelector(`#rooms li[data-room-id="${direct.id}"]`, { timeout: UI_MS });
+    assert.deepEqual(errors, [], 'no uncaught error in the page');
+    await context.close();
+  });
 });
+
+/** Run `click` on the page's add-policy checkbox, wait for the page's PATCH, and check the server kept `policy`. */
+async function setPolicy(page, click, token, policy) {
+  const saved = page.waitForResponse(
+    (r) => r.url().endsWith('/v1/me/settings') && r.request().method() === 'PATCH',
+    { timeout: UI_MS },
+  );
+  await click();
+  assert.equal((await saved).status(), 200);
+  const me = await api(ctx.base, 'GET', '/v1/me', token);
+  assert.equal(me.json.settings.addPolicy, policy, me.text);
+}

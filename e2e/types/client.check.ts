@@ -10,6 +10,8 @@ export async function documentedUsage(url: string): Promise<void> {
   const stop = chat.on('receiveMessage', (m: Logged<Message>) => console.log(m.eventSeq, m.seq, m.body, user.id));
   chat.on('reload', ({ roomId, eventSeq }) => console.log(roomId, eventSeq));
   chat.on('roomUpdated', (view) => console.log(view.unreadCount, view.lastMessage?.body));
+  chat.on('invitationReceived', (inv) => console.log(inv.roomId, inv.kind, inv.inviterId));
+  chat.on('invitationRemoved', ({ roomId, reason }) => console.log(roomId, reason === 'accepted'));
   await chat.connect();
   const ack = await chat.joinRoom('room', { sinceEventSeq: 3 });
   const position: number | undefined = ack.recovered ? ack.eventSeq : chat.lastEventSeq('room');

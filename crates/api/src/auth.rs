@@ -6,7 +6,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use roomcast_core::{User, UserId, validate};
+use roomcast_core::{Settings, User, UserId, validate};
 use roomcast_store::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,7 @@ pub struct Session {
 #[derive(Serialize)]
 pub struct Me {
     user: User,
+    settings: Settings,
 }
 
 /// `POST /v1/auth/register` → 201 `{user, token}`; 409 if the name is
@@ -93,7 +94,7 @@ pub async fn login(
     ClientAddr(ip): ClientAddr,
     Json(body): Json<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
-    state.limits.login(ip, &body.username)?;
+    state.limits.login(ip, &body.username).await?;
     if body.password.len() > validate::MAX_PASSWORD_BYTES {
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     }
@@ -112,10 +113,8 @@ pub async fn me(
     State(state): State<AppState>,
     AuthUser(id): AuthUser,
 ) -> Result<Json<Me>, ApiError> {
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
-    Ok(Json(Me { user }))
+    let gone = || ApiError::Unauthorized("the token's user no longer exists".into());
+    let user = state.store.user(id).await?.ok_or_else(gone)?;
+    let settings = state.store.settings(id).await?.ok_or_else(gone)?;
+    Ok(Json(Me { user, settings }))
 }

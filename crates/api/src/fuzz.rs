@@ -16,7 +16,7 @@ use crate::reads::MarkRead;
 use crate::rooms::{CreateRoom, OpenDm, Rename, RoomsQuery, page_limit};
 
 /// How many request types the first byte chooses among.
-pub const TYPES: u8 = 13;
+pub const TYPES: u8 = 15;
 
 /// One request body (or query string) of the type chosen by `data[0]`.
 pub fn bodies(data: &[u8]) {
@@ -89,6 +89,18 @@ pub fn bodies(data: &[u8]) {
         11 => {
             if let Ok(q) = query::<crate::events::EventsQuery>(body) {
                 let _ = crate::events::page(q.after_event_seq, q.limit);
+            }
+        }
+        12 => {
+            let _ = serde_json::from_slice::<crate::invitations::UpdateSettings>(body);
+        }
+        13 => {
+            if let Ok(q) = query::<crate::invitations::InvitationsQuery>(body) {
+                let _ = page_limit(
+                    q.limit,
+                    crate::invitations::DEFAULT_PAGE,
+                    crate::invitations::MAX_PAGE,
+                );
             }
         }
         // A reaction's `{emoji}` path segment.

@@ -12,6 +12,8 @@
 //!   the client address they are keyed by.
 //! - [`rooms`]: rooms: create, list, read, rename, DMs.
 //! - [`members`]: adding and removing members, leaving, roles.
+//! - [`invitations`]: consent to be added: the caller's add policy, and
+//!   their invitations (list, accept, decline).
 //! - [`messages`]: post, history, edit, delete.
 //! - [`reactions`]: reactions on messages.
 //! - [`reads`]: read markers and the presence route.
@@ -30,6 +32,7 @@ pub mod error;
 pub mod events;
 pub mod fuzz;
 pub mod internal;
+pub mod invitations;
 pub mod limits;
 pub mod members;
 pub mod messages;
@@ -75,6 +78,16 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/auth/register", post(auth::register))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/me", get(auth::me))
+        .route("/v1/me/settings", patch(invitations::update_settings))
+        .route("/v1/invitations", get(invitations::list))
+        .route(
+            "/v1/invitations/{room_id}/accept",
+            post(invitations::accept),
+        )
+        .route(
+            "/v1/invitations/{room_id}/decline",
+            post(invitations::decline),
+        )
         .route("/v1/rooms", post(rooms::create_room).get(rooms::list_rooms))
         .route(
             "/v1/rooms/{room_id}",

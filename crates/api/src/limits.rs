@@ -14,18 +14,24 @@
 //! | post, edit, delete a message | `messages_user` |
 //! | add, remove a reaction | `reactions_user` |
 //!
-//! The buckets are this process's: with several API nodes behind a load
-//! balancer each keeps its own (docs/security.md says which limits are per
-//! node).
+//! The login buckets are shared by every API node when they are built
+//! [`ApiLimits::shared`] (the split deployment: in PostgreSQL,
+//! [`Store::rate_take`]), so guesses spread over nodes count as one; the
+//! other buckets are each process's (docs/security.md says which are per
+//! node). Account names are keyed lowercased, as usernames match.
 
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use roomcast_core::UserId;
-use roomcast_limits::{Limiter, Rates};
+use roomcast_limits::{Limited, Limiter, Rate, Rates};
 use roomcast_sio::ClientIp;
+use roomcast_store::Store;
 
 use crate::ApiError;
 
@@ -33,10 +39,15 @@ use crate::ApiError;
 /// a longer one is refused later anyway, and must not grow the map).
 const ACCOUNT_KEY_BYTES: usize = 64;
 
+/// Shared login checks between prunes of the shared buckets.
+const PRUNE_EVERY: u64 = 1024;
+
 /// The API's buckets.
 pub struct ApiLimits {
     login_ip: Limiter<IpAddr>,
     login_account_ip: Limiter<(String, IpAddr)>,
+    /// The login buckets in the database, when shared between nodes.
+    shared: Option<Shared>,
     register_ip: Limiter<IpAddr>,
     rooms_user: Limiter<UserId>,
     messages_user: Limiter<UserId>,
@@ -49,6 +60,7 @@ impl ApiLimits {
         Self {
             login_ip: Limiter::new(rates.login_ip, enabled),
             login_account_ip: Limiter::new(rates.login_account_ip, enabled),
+            shared: None,
             register_ip: Limiter::new(rates.register_ip, enabled),
             rooms_user: Limiter::new(rates.rooms_user, enabled),
             messages_user: Limiter::new(rates.messages_user, enabled),
@@ -61,13 +73,28 @@ impl ApiLimits {
         Self::new(&Rates::default(), false)
     }
 
+    /// These limits with the login buckets kept in `store`, shared by
+    /// every API node on its database (when enabled).
+    pub fn shared(mut self, rates: &Rates, enabled: bool, store: Arc<dyn Store>) -> Self {
+        self.shared = enabled.then(|| Shared {
+            store,
+            login_ip: rates.login_ip,
+            login_account_ip: rates.login_account_ip,
+            checks: AtomicU64::new(0),
+        });
+        self
+    }
+
     /// A login attempt for `account` from `ip`.
-    pub fn login(&self, ip: IpAddr, account: &str) -> Result<(), ApiError> {
+    pub async fn login(&self, ip: IpAddr, account: &str) -> Result<(), ApiError> {
+        let account = account[..account.floor_char_boundary(ACCOUNT_KEY_BYTES)].to_lowercase();
+        if let Some(shared) = &self.shared {
+            return shared.login(ip, &account).await;
+        }
         check(&self.login_ip, &ip, "login attempts from this address")?;
-        let account = &account[..account.floor_char_boundary(ACCOUNT_KEY_BYTES)];
         check(
             &self.login_account_ip,
-            &(account.to_owned(), ip),
+            &(account, ip),
             "login attempts for this account",
         )
     }
@@ -90,6 +117,48 @@ impl ApiLimits {
     /// `user` adds or removes a reaction.
     pub fn reaction(&self, user: UserId) -> Result<(), ApiError> {
         check(&self.reactions_user, &user, "reactions")
+    }
+}
+
+/// The login buckets in the database ([`Store::rate_take`]).
+struct Shared {
+    store: Arc<dyn Store>,
+    login_ip: Rate,
+    login_account_ip: Rate,
+    checks: AtomicU64,
+}
+
+impl Shared {
+    async fn login(&self, ip: IpAddr, account: &str) -> Result<(), ApiError> {
+        let by_ip = format!("login_ip:{ip}");
+        if let Some(l) = self.take(&by_ip, self.login_ip).await? {
+            return Err(ApiError::limited("login attempts from this address", l));
+        }
+        let by_account = format!("login_account_ip:{account}|{ip}");
+        match self.take(&by_account, self.login_account_ip).await? {
+            Some(l) => Err(ApiError::limited("login attempts for this account", l)),
+            None => Ok(()),
+        }
+    }
+
+    /// Take one action from the shared bucket `key`: `Some` if refused. A
+    /// database failure is a 500, as the login itself would be, never a
+    /// free pass.
+    async fn take(&self, key: &str, rate: Rate) -> Result<Option<Limited>, ApiError> {
+        let now = roomcast_core::now_ms();
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.rate_prune(now).await {
+                    tracing::warn!(error = %e, "could not prune the shared rate limits");
+                }
+            });
+        }
+        let interval = i64::try_from(rate.refill_ms).unwrap_or(i64::MAX);
+        let wait = self.store.rate_take(key, now, interval, rate.burst).await?;
+        Ok(wait.map(|ms| Limited {
+            retry_after: Duration::from_millis(u64::try_from(ms).unwrap_or(1)),
+        }))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Room membership: adding and removing members, leaving, and roles.
 //!
-//! - `POST /v1/rooms/{roomId}/members` `{userIds}` (1 to 1000) → `{room}` (owner/admin)
+//! - `POST /v1/rooms/{roomId}/members` `{userIds}` (1 to 1000) → `{room, invited}`
+//!   (owner/admin; users whose add policy is `invite` are invited, see
+//!   [`crate::invitations`])
 //! - `DELETE /v1/rooms/{roomId}/members/{userId}` → `{room}` (remove), or 204
 //!   when `userId` is the caller (= leave)
 //! - `POST /v1/rooms/{roomId}/leave` → 204
@@ -20,6 +22,7 @@ use serde::Deserialize;
 
 use crate::auth::AuthUser;
 use crate::error::{Json, Path, parse_id};
+use crate::invitations::AddedReply;
 use crate::rooms::{RoomReply, room_id, view};
 use crate::{ApiError, AppState};
 
@@ -41,14 +44,15 @@ fn room_and_user(raw: &(String, String)) -> Result<(RoomId, UserId), ApiError> {
     Ok((room_id(&raw.0)?, parse_id(&raw.1, "userId")?))
 }
 
-/// `POST /v1/rooms/{roomId}/members` `{userIds}` → `{room}`. Users already
-/// members are skipped; an id naming no user is 400 and nothing is added.
+/// `POST /v1/rooms/{roomId}/members` `{userIds}` → `{room, invited}`. Users
+/// already members are skipped, those whose add policy is `invite` are
+/// invited; an id naming no user is 400 and nothing is added.
 pub async fn add_members(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Path(raw): Path<String>,
     Json(body): Json<AddMembers>,
-) -> Result<Json<RoomReply>, ApiError> {
+) -> Result<Json<AddedReply>, ApiError> {
     let room = room_id(&raw)?;
     if body.user_ids.is_empty() || body.user_ids.len() > validate::MAX_ROOM_MEMBERS {
         return Err(ApiError::BadRequest(format!(
@@ -56,14 +60,16 @@ pub async fn add_members(
             validate::MAX_ROOM_MEMBERS
         )));
     }
-    match state.store.add_members(room, me, &body.user_ids).await {
-        Ok(_) => {}
+    let room = match state.store.add_members(room, me, &body.user_ids).await {
+        Ok(room) => room,
         Err(StoreError::UnknownUser(id)) => {
             return Err(ApiError::BadRequest(format!("userIds: no user {id}")));
         }
         Err(e) => return Err(e.into()),
-    }
-    view(&state, room, me).await
+    };
+    Ok(Json(
+        AddedReply::new(&state, &room, me, &body.user_ids).await?,
+    ))
 }
 
 /// `DELETE /v1/rooms/{roomId}/members/{userId}` → `{room}` after removing

@@ -1,11 +1,14 @@
 //! Rooms themselves: create, list (paged), read one, rename, and direct
 //! conversations.
 //!
-//! - `POST /v1/rooms` `{name, memberIds?}` → 201 `{room}`
+//! - `POST /v1/rooms` `{name, memberIds?}` → 201 `{room, invited}`
 //! - `GET /v1/rooms?before=<cursor>&limit=N` → `{rooms, next}`
 //! - `GET /v1/rooms/{roomId}` → `{room}`
 //! - `PATCH /v1/rooms/{roomId}` `{name}` → `{room}` (owner/admin; not a DM)
-//! - `POST /v1/dms` `{userId}` → 201 `{room}` when created, 200 when it existed
+//! - `POST /v1/dms` `{userId}` → 201 `{room, invited}` when created, 200 when it existed
+//!
+//! Members named who chose `addPolicy: "invite"` are invited, not added
+//! (see [`crate::invitations`]); `invited` lists them.
 //!
 //! Every room in an answer is a [`RoomView`]: the room as the *caller* sees it
 //! (their read marker, unread count, latest message), read back from the store
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
 use crate::error::{Json, Path, Query, parse_id};
+use crate::invitations::AddedReply;
 use crate::{ApiError, AppState};
 
 /// Body of `POST /v1/rooms`.
@@ -77,13 +81,14 @@ pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, Api
     }
 }
 
-/// `POST /v1/rooms` → 201 `{room}`. The caller is its owner; `memberIds`
-/// (at most [`validate::MAX_ROOM_MEMBERS`]) join as members.
+/// `POST /v1/rooms` → 201 `{room, invited}`. The caller is its owner;
+/// `memberIds` (at most [`validate::MAX_ROOM_MEMBERS`]) join as members, or
+/// are invited (`invited`) if their add policy is `invite`.
 pub async fn create_room(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Json(body): Json<CreateRoom>,
-) -> Result<(StatusCode, Json<RoomReply>), ApiError> {
+) -> Result<(StatusCode, Json<AddedReply>), ApiError> {
     validate::room_name(&body.name).map_err(ApiError::BadRequest)?;
     state.limits.room(me)?;
     if body.member_ids.len() > validate::MAX_ROOM_MEMBERS {
@@ -103,7 +108,8 @@ pub async fn create_room(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok((StatusCode::CREATED, view(&state, room.id, me).await?))
+    let reply = AddedReply::new(&state, &room, me, &body.member_ids).await?;
+    Ok((StatusCode::CREATED, Json(reply)))
 }
 
 /// `GET /v1/rooms?before=<cursor>&limit=N` → the caller's rooms, latest
@@ -152,13 +158,15 @@ pub async fn rename_room(
     view(&state, room, me).await
 }
 
-/// `POST /v1/dms` `{userId}` → the DM of the caller and `userId`: 201 when
-/// created now, 200 when it existed. An unknown user is 404; oneself 400.
+/// `POST /v1/dms` `{userId}` → `{room, invited}`, the DM of the caller and
+/// `userId`: 201 when created now, 200 when it existed. A peer whose add
+/// policy is `invite` is invited (`invited: [userId]`) until they accept or
+/// open the DM themself. An unknown user is 404; oneself 400.
 pub async fn open_dm(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Json(body): Json<OpenDm>,
-) -> Result<(StatusCode, Json<RoomReply>), ApiError> {
+) -> Result<(StatusCode, Json<AddedReply>), ApiError> {
     if body.user_id == me {
         return Err(ApiError::BadRequest(
             "cannot open a DM with yourself".into(),
@@ -177,5 +185,6 @@ pub async fn open_dm(
     } else {
         StatusCode::OK
     };
-    Ok((status, view(&state, room.id, me).await?))
+    let reply = AddedReply::new(&state, &room, me, &[body.user_id]).await?;
+    Ok((status, Json(reply)))
 }

@@ -56,6 +56,15 @@ fn routes() -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"seq": 1})),
         ),
         (Method::GET, format!("{room}/presence"), None),
+        (Method::GET, "/v1/me".into(), None),
+        (
+            Method::PATCH,
+            "/v1/me/settings".into(),
+            Some(json!({"addPolicy": "anyone"})),
+        ),
+        (Method::GET, "/v1/invitations".into(), None),
+        (Method::POST, format!("/v1/invitations/{r}/accept"), None),
+        (Method::POST, format!("/v1/invitations/{r}/decline"), None),
     ]
 }
 

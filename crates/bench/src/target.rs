@@ -126,10 +126,12 @@ fn roomcast(programs: &Programs, args: &[&str]) -> anyhow::Result<Command> {
     }
     let mut cmd = Command::new(&programs.roomcast_bin);
     // A load test is an abuse pattern by design: every cap and rate limit
-    // off (the HTTP head bounds stay on).
+    // off (the HTTP head bounds stay on). Its rooms are made with their
+    // members in them: users let anyone add them (no invitations).
     cmd.args(args)
         .env("ROOMCAST_LOG", "warn")
-        .env("ROOMCAST_LIMITS__ENABLED", "false");
+        .env("ROOMCAST_LIMITS__ENABLED", "false")
+        .env("ROOMCAST_ROOMS__DEFAULT_ADD_POLICY", "anyone");
     Ok(cmd)
 }
 

@@ -47,6 +47,18 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The API tier's internal listener, for the realtime tier.
     pub internal: InternalConfig,
+    /// Rooms: who may add whom.
+    pub rooms: RoomsConfig,
+}
+
+/// `[rooms]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoomsConfig {
+    /// API: the add policy of users who have not chosen one (`invite`: an
+    /// add becomes an invitation they accept or decline; `anyone`: an add
+    /// makes them a member at once, for closed team deployments).
+    pub default_add_policy: roomcast_core::AddPolicy,
 }
 
 /// `[internal]`: the routes the realtime tier calls on the API tier
@@ -344,6 +356,7 @@ impl Default for Config {
             realtime: RealtimeConfig::default(),
             limits: LimitsConfig::default(),
             internal: InternalConfig::default(),
+            rooms: RoomsConfig::default(),
         }
     }
 }
@@ -621,6 +634,22 @@ mod tests {
                 e.contains("natz") && e.to_lowercase().contains("bus.kind"),
                 "{e}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its large error
+    fn users_are_invited_unless_the_server_lets_anyone_add_them() {
+        use roomcast_core::AddPolicy;
+        figment::Jail::expect_with(|jail| {
+            let policy = || Config::load(None).map(|c| c.rooms.default_add_policy);
+            assert_eq!(policy().unwrap(), AddPolicy::Invite);
+            jail.set_env("ROOMCAST_ROOMS__DEFAULT_ADD_POLICY", "anyone");
+            assert_eq!(policy().unwrap(), AddPolicy::Anyone);
+            jail.set_env("ROOMCAST_ROOMS__DEFAULT_ADD_POLICY", "everyone");
+            let e = policy().unwrap_err().to_string();
+            assert!(e.contains("everyone"), "{e}");
             Ok(())
         });
     }

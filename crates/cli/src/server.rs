@@ -139,6 +139,7 @@ impl Server {
                         } else {
                             roomcast_store::OutboxStorage::Table
                         },
+                        default_add_policy: config.rooms.default_add_policy,
                     },
                 )
                 .await
@@ -207,11 +208,18 @@ impl Server {
                 interval: Duration::from_secs(config.event_log.prune_interval_secs.max(1)),
             };
             tasks.push(tokio::spawn(pruner.run(shutdown.clone())));
+            let limits = config.api_limits();
+            // Several API nodes share one database: so do their login limits.
+            let limits = if role == Role::Api {
+                limits.shared(&config.limits.rates, config.limits.enabled, store.clone())
+            } else {
+                limits
+            };
             let state = AppState {
                 store,
                 tokens: tokens.clone(),
                 max_body_bytes: config.http.max_body_bytes,
-                limits: Arc::new(config.api_limits()),
+                limits: Arc::new(limits),
             };
             let commands = bus
                 .subscribe(

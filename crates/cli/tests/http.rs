@@ -29,6 +29,8 @@ impl TestServer {
             database_url: format!("sqlite://{}/t.db", dir.path().display()),
             ..Config::default()
         };
+        // These tests add members directly (consent: e2e/tests/invitations).
+        config.rooms.default_add_policy = roomcast_core::AddPolicy::Anyone;
         tweak(&mut config);
         let shutdown = CancellationToken::new();
         let server = Server::build(&config, shutdown.clone()).await.unwrap();
@@ -43,7 +45,11 @@ async fn register_login_me() {
 
     let (s, v) = t.call(Method::GET, "/v1/me", Some(&token), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v, json!({"user": {"id": id, "username": "alice"}}));
+    assert_eq!(
+        v,
+        json!({"user": {"id": id, "username": "alice"}, "settings": {"addPolicy": "anyone"}}),
+        "anyone: this server's rooms.default_add_policy"
+    );
 
     let (s, v) = t
         .call(

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+use crate::consent::{Invitation, InvitationRemoved};
 use crate::contract::{Skip, user, version};
 use crate::envelope::{Envelope, raw};
 use crate::ids::{RoomId, UserId};
@@ -19,8 +20,8 @@ use crate::wire::{
 };
 
 /// A `chat.out` event with its payload. Its targets follow from it: a room
-/// event goes to its room, [`ChatOut::RoomUpdated`] and
-/// [`ChatOut::Presence`] to their user, [`ChatOut::RoomRemoved`] to both.
+/// event goes to its room, [`ChatOut::RoomUpdated`], [`ChatOut::Presence`]
+/// and the invitation events to their user, [`ChatOut::RoomRemoved`] to both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChatOut {
     /// `receiveMessage`.
@@ -55,6 +56,10 @@ pub enum ChatOut {
         /// About whom.
         presence: Presence,
     },
+    /// `invitationReceived` to the invitee.
+    InvitationReceived(Box<Invitation>),
+    /// `invitationRemoved` to the invitee.
+    InvitationRemoved(InvitationRemoved),
 }
 
 impl ChatOut {
@@ -72,6 +77,8 @@ impl ChatOut {
             Self::RoomRemoved(_) => Kind::RoomRemoved,
             Self::Typing(_) => Kind::Typing,
             Self::Presence { .. } => Kind::Presence,
+            Self::InvitationReceived(_) => Kind::InvitationReceived,
+            Self::InvitationRemoved(_) => Kind::InvitationRemoved,
         }
     }
 
@@ -87,6 +94,8 @@ impl ChatOut {
             Self::RoomUpdatedMany(u) => (Some(u.room.id), None),
             Self::RoomRemoved(r) => (Some(r.room_id), Some(r.user_id)),
             Self::Typing(t) => (Some(t.room_id), None),
+            Self::InvitationReceived(i) => (None, Some(i.user_id)),
+            Self::InvitationRemoved(i) => (None, Some(i.user_id)),
         }
     }
 
@@ -117,6 +126,8 @@ impl ChatOut {
             Self::RoomRemoved(r) => raw(r),
             Self::Typing(t) => raw(t),
             Self::Presence { presence, .. } => raw(presence),
+            Self::InvitationReceived(i) => raw(i),
+            Self::InvitationRemoved(i) => raw(i),
         }
     }
 
@@ -142,6 +153,8 @@ impl ChatOut {
                 to: user(env)?,
                 presence: parse(env)?,
             },
+            Kind::InvitationReceived => Self::InvitationReceived(parse(env)?),
+            Kind::InvitationRemoved => Self::InvitationRemoved(parse(env)?),
             other => return Err(Skip::UnknownKind(other.to_string())),
         })
     }
@@ -211,7 +224,7 @@ pub enum Route {
         /// The room.
         room: RoomId,
     },
-    /// `roomUpdated` or `presence`: to `user:<user>`.
+    /// `roomUpdated`, `presence` or an invitation event: to `user:<user>`.
     ToUser {
         /// The user.
         user: UserId,
@@ -251,7 +264,10 @@ impl Route {
                 },
                 None => Self::ToRoom { room: room()? },
             },
-            Kind::RoomUpdated | Kind::Presence => Self::ToUser { user: user(env)? },
+            Kind::RoomUpdated
+            | Kind::Presence
+            | Kind::InvitationReceived
+            | Kind::InvitationRemoved => Self::ToUser { user: user(env)? },
             Kind::RoomUpdatedMany => Self::RoomUpdatedMany(parse(env)?),
             // Never tell a whole room it was removed: both targets or nothing.
             Kind::RoomRemoved => Self::RoomRemoved {
@@ -354,6 +370,31 @@ mod tests {
                 typer: Some(user)
             })
         );
+    }
+
+    #[test]
+    fn invitation_events_go_to_the_invitee() {
+        let (room, user) = (RoomId::new(), UserId::new());
+        let received = ChatOut::InvitationReceived(Box::new(Invitation {
+            room_id: room,
+            kind: crate::RoomKind::Group,
+            name: "team".into(),
+            inviter_id: UserId::new(),
+            user_id: user,
+            created_at: "t".into(),
+        }));
+        let removed = ChatOut::InvitationRemoved(InvitationRemoved {
+            room_id: room,
+            user_id: user,
+            reason: crate::InvitationEnd::Declined,
+        });
+        for event in [received, removed] {
+            let env = event.envelope(None);
+            assert_eq!((env.room_id, env.user_id), (None, Some(user)));
+            assert!(!event.is_logged());
+            assert_eq!(Route::of(&env), Ok(Route::ToUser { user }));
+            assert_eq!(ChatOut::decode(&env), Ok(event));
+        }
     }
 
     #[test]

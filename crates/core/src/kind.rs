@@ -55,6 +55,12 @@ pub enum Kind {
     /// `chat.out`, user: a co-member went online or offline. Payload: a
     /// [`crate::Presence`].
     Presence,
+    /// `chat.out`, user: the user was invited to a room (they chose
+    /// `addPolicy: "invite"`). Payload: a [`crate::Invitation`].
+    InvitationReceived,
+    /// `chat.out`, user: the user's invitation was accepted or declined (by
+    /// them, on any device). Payload: a [`crate::InvitationRemoved`].
+    InvitationRemoved,
     /// `chat.in`: post a message. Payload: a [`crate::SendMessage`].
     SendMessage,
     /// `chat.in`: move the user's read marker. Payload: a
@@ -88,6 +94,8 @@ const NAMES: &[(Kind, &str)] = &[
     (Kind::RoomRemoved, "roomRemoved"),
     (Kind::Typing, "typing"),
     (Kind::Presence, "presence"),
+    (Kind::InvitationReceived, "invitationReceived"),
+    (Kind::InvitationRemoved, "invitationRemoved"),
     (Kind::SendMessage, "sendMessage"),
     (Kind::MarkMessageRead, "markMessageRead"),
     (Kind::PresenceChanged, "presenceChanged"),

@@ -9,6 +9,8 @@
 //!   each command passes, and [`ChatIn`], the commands typed.
 //! - [`chat_out`]: [`ChatOut`], the events typed as producers build them, and
 //!   [`Route`], how the realtime tier routes one without parsing its payload.
+//! - [`consent`]: who may add a user to rooms ([`AddPolicy`]) and the
+//!   [`Invitation`]s adding creates otherwise.
 //! - [`wire`]: the objects clients see over HTTP and Socket.IO (`User`, `Room`, `Message`).
 //! - [`error`]: the machine-readable error codes shared by HTTP answers and Socket.IO ACKs.
 //! - [`replay`]: the room event log read back (`RoomEvents`), for replay.
@@ -16,6 +18,7 @@
 //! - [`fuzz`]: the envelope decoder's fuzzing entry point.
 
 pub mod chat_out;
+pub mod consent;
 pub mod contract;
 pub mod envelope;
 pub mod error;
@@ -27,6 +30,7 @@ pub mod validate;
 pub mod wire;
 
 pub use chat_out::{ChatOut, Route};
+pub use consent::{AddPolicy, Invitation, InvitationEnd, InvitationRemoved, Settings};
 pub use contract::{
     ChatIn, Check, ENVELOPE_VERSION, NodeHeartbeat, PresenceChanged, Skip, SkipLog,
 };

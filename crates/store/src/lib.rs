@@ -39,6 +39,9 @@
 //!   posting moves the sender's to the new message; a member added to an
 //!   existing room starts at its last seq (older messages are not unread).
 //! - One DM per pair of users, however many calls race to open it.
+//! - Nobody becomes a member of a room without their consent: a user whose
+//!   add policy is `invite` (the default) is invited, and joins only by
+//!   accepting or by opening the DM themself.
 //! - Messages in events and in write results carry no reactions (whose `me`
 //!   depends on the reader), nor does a room view's `lastMessage`; history
 //!   fills them per reader.
@@ -54,7 +57,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use roomcast_core::{
-    Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
+    AddPolicy, Invitation, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView,
+    Settings, User, UserId,
 };
 
 pub use outbox::{LocalLease, OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
@@ -214,6 +218,9 @@ pub struct StoreOptions {
     pub outbox_partitions: u32,
     /// Where committed events wait for the relay.
     pub outbox: OutboxStorage,
+    /// The add policy of a user who has not chosen one (the server's
+    /// `rooms.default_add_policy`; `invite` by default).
+    pub default_add_policy: AddPolicy,
 }
 
 impl Default for StoreOptions {
@@ -221,6 +228,7 @@ impl Default for StoreOptions {
         Self {
             outbox_partitions: outbox::DEFAULT_PARTITIONS,
             outbox: OutboxStorage::Table,
+            default_add_policy: AddPolicy::Invite,
         }
     }
 }
@@ -253,10 +261,28 @@ pub trait Store: Send + Sync + 'static {
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
     /// Look a user up by id.
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// A user's settings (their add policy, or the default if they never
+    /// chose); `None` if there is no such user.
+    async fn settings(&self, user: UserId) -> Result<Option<Settings>, StoreError>;
+    /// Store `user`'s choice of who may add them to rooms; their settings
+    /// after it. Pending invitations stay pending.
+    async fn set_add_policy(&self, user: UserId, to: AddPolicy) -> Result<Settings, StoreError>;
+    /// `user`'s pending invitations, newest first, at most `limit`.
+    async fn invitations(&self, user: UserId, limit: i64) -> Result<Vec<Invitation>, StoreError>;
+    /// `user` accepts their invitation to `room`: they become a member
+    /// (`invitationRemoved` to them, then `roomUpdated` to every member).
+    /// Already a member: the room, nothing queued. No invitation:
+    /// [`StoreError::NotFound`].
+    async fn accept_invitation(&self, room: RoomId, user: UserId) -> Result<Room, StoreError>;
+    /// `user` declines their invitation to `room` (`invitationRemoved` to
+    /// them); whether there was one.
+    async fn decline_invitation(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
 
     /// Create a group room; `creator` is its owner, `members` (deduplicated,
-    /// after the creator) plain members. Queues `roomUpdated` to each member.
-    /// [`StoreError::UnknownUser`] if a member does not exist.
+    /// after the creator) plain members if their add policy is `anyone`, and
+    /// invited otherwise. Queues `roomUpdated` to each member, then
+    /// `invitationReceived` to each invitee. [`StoreError::UnknownUser`] if
+    /// a member does not exist.
     async fn create_room(
         &self,
         name: &str,
@@ -265,7 +291,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Room, StoreError>;
     /// The DM room of `me` and `peer`, created on first call (then
     /// `roomUpdated` to both) and the same room on every later call, from
-    /// either side; `true` if it was created now. [`StoreError::UnknownUser`]
+    /// either side; `true` if it was created now. A peer whose add policy is
+    /// `invite` is invited instead of added (the DM starts with `me` alone);
+    /// opening an existing DM one is not a member of joins it (consent). [`StoreError::UnknownUser`]
     /// for a missing peer, [`StoreError::Invalid`] if `peer == me`.
     async fn open_dm(&self, me: UserId, peer: UserId) -> Result<(Room, bool), StoreError>;
     /// One room as `viewer` sees it. NotFound / Forbidden (not a member).
@@ -297,8 +325,25 @@ pub trait Store: Send + Sync + 'static {
     /// `before_ms` (Unix ms) and all but the latest `keep_per_room` of each
     /// room. Returns how many went.
     async fn prune_events(&self, keep_per_room: i64, before_ms: i64) -> Result<u64, StoreError>;
+    /// Take one action from the rate-limit bucket `key`, shared by every
+    /// process on this database: one action every `interval_ms`, `burst` at
+    /// once (GCRA), at `now_ms` (Unix ms, the caller's clock). `None`: allowed,
+    /// and counted; `Some(ms)`: refused, nothing counted, retry after `ms`.
+    /// Keys are the caller's (e.g. `login:alice|10.0.0.1`).
+    async fn rate_take(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        burst: u32,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Delete the rate-limit buckets full again at `before_ms` (their state
+    /// is the same as none); how many went.
+    async fn rate_prune(&self, before_ms: i64) -> Result<u64, StoreError>;
     /// Add members (owner/admin only; not in a DM). Users already members
-    /// are skipped; if anyone was added, `roomUpdated` goes to every member.
+    /// are skipped; those whose add policy is `invite` are invited
+    /// (`invitationReceived`, once per pending invitation); if anyone was
+    /// added, `roomUpdated` goes to every member.
     async fn add_members(
         &self,
         room: RoomId,

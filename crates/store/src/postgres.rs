@@ -147,6 +147,8 @@ impl Dialect for Postgres {
     /// Unique through the index on `lower(username)`, which this uses.
     const USERNAME_EQ: &'static str = "lower(username) = lower($1)";
 
+    const GREATEST: &'static str = "GREATEST";
+
     const WRITING_CTE: bool = true;
 
     type Db = PgDb;

@@ -180,6 +180,8 @@ impl Dialect for Sqlite {
     /// `users.username` is `COLLATE NOCASE`, so its unique index serves this.
     const USERNAME_EQ: &'static str = "username = $1";
 
+    const GREATEST: &'static str = "max";
+
     const WRITING_CTE: bool = false;
 
     type Db = Threads;

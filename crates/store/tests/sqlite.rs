@@ -17,7 +17,11 @@ where
 {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open_with(&url, &common::options())
+            .await
+            .unwrap(),
+    );
     case(Db { store, url }).await;
 }
 

@@ -16,7 +16,7 @@ use roomcast_store::{OutboxStorage, SqliteStore, Store, StoreOptions};
 fn held() -> StoreOptions {
     StoreOptions {
         outbox: OutboxStorage::Memory,
-        ..StoreOptions::default()
+        ..common::options()
     }
 }
 

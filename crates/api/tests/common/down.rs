@@ -7,7 +7,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use roomcast_core::{
-    Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
+    AddPolicy, Invitation, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView,
+    Settings, User, UserId,
 };
 use roomcast_store::{
     Credentials, HistoryPage, NewMessage, OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal,
@@ -36,6 +37,21 @@ impl Store for DownStore {
     async fn user(&self, _: UserId) -> Result<Option<User>, StoreError> {
         down()
     }
+    async fn settings(&self, _: UserId) -> Result<Option<Settings>, StoreError> {
+        down()
+    }
+    async fn set_add_policy(&self, _: UserId, _: AddPolicy) -> Result<Settings, StoreError> {
+        down()
+    }
+    async fn invitations(&self, _: UserId, _: i64) -> Result<Vec<Invitation>, StoreError> {
+        down()
+    }
+    async fn accept_invitation(&self, _: RoomId, _: UserId) -> Result<Room, StoreError> {
+        down()
+    }
+    async fn decline_invitation(&self, _: RoomId, _: UserId) -> Result<bool, StoreError> {
+        down()
+    }
     async fn create_room(&self, _: &str, _: UserId, _: &[UserId]) -> Result<Room, StoreError> {
         down()
     }
@@ -61,6 +77,12 @@ impl Store for DownStore {
         down()
     }
     async fn prune_events(&self, _: i64, _: i64) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn rate_take(&self, _: &str, _: i64, _: i64, _: u32) -> Result<Option<i64>, StoreError> {
+        down()
+    }
+    async fn rate_prune(&self, _: i64) -> Result<u64, StoreError> {
         down()
     }
     async fn add_members(&self, _: RoomId, _: UserId, _: &[UserId]) -> Result<Room, StoreError> {

@@ -15,7 +15,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use roomcast_api::{AppState, app};
 use roomcast_auth::Tokens;
-use roomcast_core::{Envelope, Kind, RoomId, UserId};
+use roomcast_core::{AddPolicy, Envelope, Kind, RoomId, UserId};
 use roomcast_store::{SqliteStore, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -29,6 +29,19 @@ pub struct Member {
     pub token: String,
 }
 
+/// A fresh `sqlite::memory:` store.
+async fn memory(default_add_policy: AddPolicy) -> Arc<dyn Store> {
+    let options = roomcast_store::StoreOptions {
+        default_add_policy,
+        ..Default::default()
+    };
+    Arc::new(
+        SqliteStore::open_with("sqlite::memory:", &options)
+            .await
+            .unwrap(),
+    )
+}
+
 /// The API over a fresh in-memory store.
 pub struct World {
     /// What the handlers see.
@@ -39,10 +52,16 @@ pub struct World {
 }
 
 impl World {
-    /// A world on a fresh `sqlite::memory:` store.
+    /// A world on a fresh `sqlite::memory:` store whose users let anyone
+    /// add them (the tests written before consent add members directly).
     pub async fn new() -> Self {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
-        Self::on(store)
+        Self::with_policy(AddPolicy::Anyone).await
+    }
+
+    /// A world on a fresh `sqlite::memory:` store where users who never
+    /// chose have add policy `default` (the product's is `invite`).
+    pub async fn with_policy(default: AddPolicy) -> Self {
+        Self::on(memory(default).await)
     }
 
     /// A world on `store`, with no rate limits.
@@ -52,7 +71,7 @@ impl World {
 
     /// A world on a fresh in-memory store with the rate limits of `rates`.
     pub async fn limited(rates: &roomcast_limits::Rates) -> Self {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+        let store = memory(AddPolicy::Anyone).await;
         Self::with_limits(store, roomcast_api::limits::ApiLimits::new(rates, true))
     }
 

@@ -1,17 +1,18 @@
 //! A member's standing in a room: joining (added by a manager), leaving or
 //! being removed, roles, and the read marker.
 
-use roomcast_core::{Role, Room, RoomId, UserId};
+use roomcast_core::{AddPolicy, Role, Room, RoomId, UserId};
 
 use super::query::Sql;
 use super::rooms::{Change, announce, change_group, insert_member, lock_group};
-use super::{Dialect, SqlStore, load, outbox, users};
+use super::{Dialect, SqlStore, invitations, load, outbox};
 use crate::domain;
 use crate::{ReadMarked, StoreError};
 
-/// Add `users` (owner/admin, group rooms). A new member's read marker starts
-/// at the room's latest message: what was said before they joined is not
-/// counted as unread.
+/// Add `users` (owner/admin, group rooms): those who let anyone add them
+/// become members, the others are invited. A new member's read marker
+/// starts at the room's latest message: what was said before they joined is
+/// not counted as unread.
 pub(super) async fn add<D: Dialect>(
     s: &SqlStore<D>,
     room: RoomId,
@@ -19,16 +20,30 @@ pub(super) async fn add<D: Dialect>(
     users: &[UserId],
 ) -> Result<Room, StoreError> {
     let users = users.to_vec();
+    let default = s.add_policy;
     s.write(move |tx| {
         Box::pin(async move {
             let (state, role) = lock_group::<D>(tx, room, actor).await?;
             domain::require_manager(role)?;
-            users::require::<D>(tx, &users).await?;
+            let policies = invitations::policies::<D>(tx, &users, default).await?;
             let mut added = 0;
-            for user in &users {
-                added +=
-                    insert_member::<D>(tx, room, *user, Role::Member, state.room.last_seq).await?;
+            let mut invites = Vec::new();
+            for (user, policy) in users.iter().zip(policies) {
+                if state.role(*user).is_some() {
+                    continue;
+                }
+                match policy {
+                    AddPolicy::Anyone => {
+                        let last = state.room.last_seq;
+                        added += insert_member::<D>(tx, room, *user, Role::Member, last).await?;
+                    }
+                    AddPolicy::Invite => {
+                        invites
+                            .extend(invitations::invite::<D>(tx, &state.room, actor, *user).await?);
+                    }
+                }
             }
+            outbox::queue::<D>(tx, invites).await?;
             if added == 0 {
                 return Ok(state.room);
             }

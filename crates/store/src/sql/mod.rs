@@ -10,11 +10,13 @@
 //! - `users`: accounts;
 //! - `rooms`: creating rooms and DMs, reading them, the room list, renames;
 //! - `members`: adding and removing members, roles, read markers;
+//! - `invitations`: add policies and invitations (consent to be added);
 //! - `messages`: posting, editing, deleting, history;
 //! - `post_batch`: many posts in one transaction (PostgreSQL only: it binds
 //!   arrays);
 //! - `reactions`: reacting, and reactions as a reader sees them;
 //! - `presence`: who is online, per realtime node;
+//! - `rates`: rate-limit buckets shared by every process on the database;
 //! - `outbox`: queueing, claiming and deleting outbox rows, the backlog,
 //!   the partition count;
 //! - `events`: the room event log (positions, rows for replay, retention);
@@ -27,6 +29,7 @@
 //! (group commit) or a reader thread, see [`crate::sqlite`].
 
 mod events;
+mod invitations;
 mod load;
 mod members;
 pub(crate) mod messages;
@@ -34,6 +37,7 @@ pub(crate) mod outbox;
 pub(crate) mod post_batch;
 mod presence;
 pub(crate) mod query;
+mod rates;
 mod reactions;
 mod rooms;
 mod users;
@@ -45,7 +49,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use roomcast_core::{
-    Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView, User, UserId,
+    AddPolicy, Invitation, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView,
+    Settings, User, UserId,
 };
 
 use crate::outbox::{OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
@@ -66,6 +71,10 @@ pub type Work<D, T> = Box<
 pub trait Dialect: query::Io {
     /// How `WHERE` matches `username` to `$1` regardless of case.
     const USERNAME_EQ: &'static str;
+
+    /// The scalar function of the larger of two values: `GREATEST` on
+    /// PostgreSQL, `max` on SQLite.
+    const GREATEST: &'static str;
 
     /// Whether a `WITH` may hold `INSERT`/`UPDATE` (PostgreSQL): hot writes
     /// then join statements into one, saving round trips.
@@ -161,6 +170,8 @@ pub struct SqlStore<D: Dialect> {
     pub(crate) reclaim: Arc<outbox::Reclaim>,
     /// The outbox, when held in memory ([`crate::OutboxStorage::Memory`]).
     pub(crate) held: Option<Arc<crate::held::HeldOutbox>>,
+    /// The add policy of users who have not chosen one.
+    pub(crate) add_policy: AddPolicy,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -171,6 +182,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             partitions: self.partitions,
             reclaim: self.reclaim.clone(),
             held: self.held.clone(),
+            add_policy: self.add_policy,
         }
     }
 }
@@ -196,6 +208,26 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         users::get(self, id).await
+    }
+
+    async fn settings(&self, user: UserId) -> Result<Option<Settings>, StoreError> {
+        invitations::settings(self, user).await
+    }
+
+    async fn set_add_policy(&self, user: UserId, to: AddPolicy) -> Result<Settings, StoreError> {
+        invitations::set_add_policy(self, user, to).await
+    }
+
+    async fn invitations(&self, user: UserId, limit: i64) -> Result<Vec<Invitation>, StoreError> {
+        invitations::of_user(self, user, limit).await
+    }
+
+    async fn accept_invitation(&self, room: RoomId, user: UserId) -> Result<Room, StoreError> {
+        self.wrote(invitations::accept(self, room, user).await)
+    }
+
+    async fn decline_invitation(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.wrote(invitations::decline(self, room, user).await)
     }
 
     async fn create_room(
@@ -358,6 +390,20 @@ impl<D: Dialect> Store for SqlStore<D> {
         events::prune(self, keep_per_room, before_ms).await
     }
 
+    async fn rate_take(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        burst: u32,
+    ) -> Result<Option<i64>, StoreError> {
+        rates::take(self, key, now_ms, interval_ms, burst).await
+    }
+
+    async fn rate_prune(&self, before_ms: i64) -> Result<u64, StoreError> {
+        rates::prune(self, before_ms).await
+    }
+
     fn outbox_signal(&self) -> Arc<OutboxSignal> {
         self.outbox.clone()
     }
@@ -441,6 +487,7 @@ impl<D: Dialect> SqlStore<D> {
             partitions,
             reclaim: Arc::default(),
             held: None,
+            add_policy: options.default_add_policy,
         })
     }
 

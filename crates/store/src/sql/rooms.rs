@@ -1,10 +1,10 @@
 //! Rooms: creating group rooms and DMs, reading one room or the room list as
 //! a member sees it, renaming.
 
-use roomcast_core::{ChatOut, Role, Room, RoomId, RoomKind, RoomView, UserId, now_ms};
+use roomcast_core::{AddPolicy, ChatOut, Role, Room, RoomId, RoomKind, RoomView, UserId, now_ms};
 
 use super::query::Sql;
-use super::{Dialect, SqlStore, load, outbox, users};
+use super::{Dialect, SqlStore, invitations, load, outbox, users};
 use crate::domain::{self, RoomState};
 use crate::{RoomAccess, RoomPage, StoreError};
 
@@ -16,16 +16,29 @@ pub(super) async fn create<D: Dialect>(
 ) -> Result<Room, StoreError> {
     let all = domain::members_in_order(creator, members);
     let name = name.to_owned();
+    let default = s.add_policy;
     s.write(move |tx| {
         Box::pin(async move {
-            users::require::<D>(tx, &all).await?;
+            users::require::<D>(tx, &all[..1]).await?;
+            let others = &all[1..];
+            let policies = invitations::policies::<D>(tx, others, default).await?;
             let id = RoomId::new();
             insert::<D>(tx, id, RoomKind::Group, &name, creator, None).await?;
-            for (i, user) in all.iter().enumerate() {
-                let role = if i == 0 { Role::Owner } else { Role::Member };
-                insert_member::<D>(tx, id, *user, role, 0).await?;
+            insert_member::<D>(tx, id, creator, Role::Owner, 0).await?;
+            let mut invited = Vec::new();
+            for (user, policy) in others.iter().zip(policies) {
+                match policy {
+                    AddPolicy::Anyone => {
+                        insert_member::<D>(tx, id, *user, Role::Member, 0).await?;
+                    }
+                    AddPolicy::Invite => invited.push(*user),
+                }
             }
             let state = announce::<D>(tx, id).await?;
+            for user in invited {
+                let event = invitations::invite::<D>(tx, &state.room, creator, user).await?;
+                outbox::queue::<D>(tx, event).await?;
+            }
             Ok(state.room)
         })
     })
@@ -43,15 +56,20 @@ pub(super) async fn open_dm<D: Dialect>(
         ));
     }
     let key = domain::dm_key(me, peer);
-    s.write(move |tx| Box::pin(open_dm_in::<D>(tx, me, peer, key)))
+    let default = s.add_policy;
+    s.write(move |tx| Box::pin(open_dm_in::<D>(tx, me, peer, key, default)))
         .await
 }
 
+/// The DM of `me` and `peer`: created with both as members if the peer lets
+/// anyone add them, else with `me` alone and the peer invited. Opening a DM
+/// one is not (yet) a member of is consent: the opener joins it.
 async fn open_dm_in<D: Dialect>(
     tx: &mut D::Conn,
     me: UserId,
     peer: UserId,
     key: String,
+    default: AddPolicy,
 ) -> Result<(Room, bool), StoreError> {
     let mut names = Vec::with_capacity(2);
     for id in [me, peer] {
@@ -59,7 +77,7 @@ async fn open_dm_in<D: Dialect>(
         names.push(name.ok_or(StoreError::UnknownUser(id))?);
     }
     if let Some(room) = dm_of::<D>(tx, &key).await? {
-        return Ok((room, false));
+        return Ok((open_existing::<D>(tx, room, me).await?, false));
     }
     let id = RoomId::new();
     let name = domain::dm_name(&names[0], &names[1]);
@@ -67,13 +85,33 @@ async fn open_dm_in<D: Dialect>(
     // (having waited for that transaction) and the room is read back.
     if insert::<D>(tx, id, RoomKind::Dm, &name, me, Some(&key)).await? == 0 {
         let room = dm_of::<D>(tx, &key).await?;
-        return Ok((room.ok_or(sqlx::Error::RowNotFound)?, false));
+        let room = room.ok_or(sqlx::Error::RowNotFound)?;
+        return Ok((open_existing::<D>(tx, room, me).await?, false));
     }
-    for user in [me, peer] {
-        insert_member::<D>(tx, id, user, Role::Member, 0).await?;
+    insert_member::<D>(tx, id, me, Role::Member, 0).await?;
+    let policy = invitations::policies::<D>(tx, &[peer], default).await?[0];
+    if policy == AddPolicy::Anyone {
+        insert_member::<D>(tx, id, peer, Role::Member, 0).await?;
     }
     let state = announce::<D>(tx, id).await?;
+    if policy == AddPolicy::Invite {
+        let event = invitations::invite::<D>(tx, &state.room, me, peer).await?;
+        outbox::queue::<D>(tx, event).await?;
+    }
     Ok((state.room, true))
+}
+
+/// An existing DM opened by `me`: as it is if they are a member, else they
+/// join it (they were invited, or declined before and changed their mind).
+async fn open_existing<D: Dialect>(
+    tx: &mut D::Conn,
+    room: Room,
+    me: UserId,
+) -> Result<Room, StoreError> {
+    if room.members.contains(&me) {
+        return Ok(room);
+    }
+    invitations::join::<D>(tx, &room, me).await
 }
 
 /// The DM with `key`, if any.

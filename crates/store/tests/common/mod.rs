@@ -8,10 +8,12 @@
 //! file per concern; this file has the helpers they share.
 
 mod events;
+mod invitations;
 mod members;
 mod messages;
 mod outbox;
 mod presence;
+mod rates;
 mod reactions;
 mod reads;
 mod rooms;
@@ -24,13 +26,26 @@ use roomcast_core::{Envelope, Kind, Message, RoomId, RoomView, UserId};
 use roomcast_store::{NewMessage, Posted, Store, StoreError};
 
 pub use events::*;
+pub use invitations::*;
 pub use members::*;
 pub use messages::*;
 pub use outbox::*;
 pub use presence::*;
+pub use rates::*;
 pub use reactions::*;
 pub use reads::*;
 pub use rooms::*;
+
+/// The options every runner opens its stores with: the defaults, but users
+/// who never chose let anyone add them (`AddPolicy::Anyone`), so the cases
+/// add members directly; the consent cases (`invitations.rs`) set each
+/// user's policy themselves, and open a store with the product default.
+pub fn options() -> roomcast_store::StoreOptions {
+    roomcast_store::StoreOptions {
+        default_add_policy: roomcast_core::AddPolicy::Anyone,
+        ..roomcast_store::StoreOptions::default()
+    }
+}
 
 /// A fresh database for one case.
 pub struct Db {
@@ -72,6 +87,15 @@ macro_rules! store_suite {
             a_dm_keeps_its_two_members,
             the_room_list_is_latest_activity_first_in_cursor_pages,
             owners_and_admins_rename_and_members_may_not,
+            // rates.rs
+            a_bucket_allows_its_burst_then_refills_one_per_interval,
+            refilled_buckets_are_pruned_and_start_full,
+            // invitations.rs
+            a_users_policy_is_their_choice_or_the_default,
+            adding_invites_who_chose_invite_and_adds_the_others,
+            accepting_joins_and_declining_leaves_out,
+            a_dm_with_an_invitee_starts_with_its_opener_alone,
+            invitations_are_listed_newest_first_per_invitee,
             // members.rs
             the_owner_makes_admins_and_nobody_else_changes_roles,
             admins_add_members_once_and_members_may_not,

@@ -92,7 +92,7 @@ where
 
 /// Open a [`PostgresStore`] on `url`: one per simulated API process.
 async fn open(url: &str) -> PostgresStore {
-    PostgresStore::open(url)
+    PostgresStore::open_with(url, &common::options())
         .await
         .unwrap_or_else(|e| panic!("PostgresStore::open({url}): {e}"))
 }
@@ -104,7 +104,9 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     with_database_url(|url| async move {
-        let store: Arc<dyn Store> = roomcast_store::open(&url).await.unwrap();
+        let store: Arc<dyn Store> = roomcast_store::open_with(&url, &common::options())
+            .await
+            .unwrap();
         case(Db { store, url }).await;
     })
     .await;

@@ -205,3 +205,40 @@ async fn concurrent_marks_through_two_processes_only_ever_move_forward() {
     })
     .await;
 }
+
+/// Two API processes share a rate-limit bucket: racing takes through both
+/// allow exactly its burst, whichever process each goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_raced_through_two_processes_allows_exactly_its_burst() {
+    with_database_url(|url| async move {
+        let (a, b) = (open(&url).await, open(&url).await);
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                store
+                    .rate_take("login:alice", 1_000, 60_000, 10)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut allowed = 0;
+        for t in tasks {
+            if t.await.unwrap().is_none() {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 10, "one shared bucket of 10");
+        assert!(
+            b.rate_take("login:alice", 1_000, 60_000, 10)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            a.rate_take("login:bob", 1_000, 60_000, 10).await.unwrap(),
+            None
+        );
+    })
+    .await;
+}

@@ -122,7 +122,11 @@ $('auth-form').addEventListener('submit', async (e) => {
   }
 });
 
-$('logout').addEventListener('click', () => logout());
+$('logout').addEventListener('click', () => {
+  // End the session on the server too (its other tabs' sockets stay).
+  http('POST', '/v1/auth/logout').catch(() => {});
+  logout();
+});
 
 $('copy-id').addEventListener('click', () => {
   navigator.clipboard?.writeText(state.session.user.id).catch(() => {});

@@ -119,6 +119,8 @@ export interface RoomcastEvents {
   invitationReceived: Invitation;
   /** The invitation was accepted (a `roomUpdated` follows) or declined, on any of the user's devices. */
   invitationRemoved: { roomId: string; userId: string; reason: 'accepted' | 'declined' };
+  /** One of this user's login sessions ended (logout, password change, reused refresh token); its sockets are disconnected. */
+  sessionRevoked: { userId: string; sessionId: string };
   /** The gap could not be replayed: refetch the room through REST, then continue from `eventSeq`. */
   reload: { roomId: string; eventSeq: number };
   /** The room list (first page, latest activity first) as of a connect that was not recovered. */
@@ -151,9 +153,19 @@ export declare class RoomcastError extends Error {
 }
 
 export interface Session {
+  /** The access token (valid `expiresIn` seconds). */
   token: string;
+  /** Renews the session once: `refresh(baseUrl, refreshToken)`. */
+  refreshToken: string;
+  expiresIn: number;
   user: User;
 }
+
+export declare function refresh(
+  baseUrl: string,
+  refreshToken: string,
+  options?: { fetch?: typeof fetch },
+): Promise<Session>;
 
 export declare function login(
   baseUrl: string,

@@ -29,7 +29,15 @@ export const LOGGED_EVENTS = [
 ];
 
 /** Per-user and ephemeral events, passed through as they come. */
-export const OTHER_EVENTS = ['roomUpdated', 'roomRemoved', 'typing', 'presence', 'invitationReceived', 'invitationRemoved'];
+export const OTHER_EVENTS = [
+  'roomUpdated',
+  'roomRemoved',
+  'typing',
+  'presence',
+  'invitationReceived',
+  'invitationRemoved',
+  'sessionRevoked',
+];
 
 /** A failed call: `code` is roomcast's error code (`bad_request`, `forbidden`, …). */
 export class RoomcastError extends Error {
@@ -56,6 +64,15 @@ async function post(baseUrl, path, body, fetchImpl = globalThis.fetch) {
 /** `POST /v1/auth/login` → `{ token, user }`. */
 export function login(baseUrl, username, password, { fetch } = {}) {
   return post(baseUrl, '/v1/auth/login', { username, password }, fetch);
+}
+
+/**
+ * `POST /v1/auth/refresh` → `{ token, refreshToken, user, expiresIn }`: the
+ * refresh token is used up (send the new one next time; sending a used one
+ * again ends the session).
+ */
+export function refresh(baseUrl, refreshToken, { fetch } = {}) {
+  return post(baseUrl, '/v1/auth/refresh', { refreshToken }, fetch);
 }
 
 /** `POST /v1/auth/register` → `{ token, user }`. */

@@ -278,7 +278,7 @@ export async function register(base, username = uniqueName(), password = PASSWOR
   if (res.status !== 201) {
     throw new Error(`register ${username}: expected 201, got ${res.status} ${res.text}`);
   }
-  return { user: res.json.user, token: res.json.token, password };
+  return { user: res.json.user, token: res.json.token, refreshToken: res.json.refreshToken, password };
 }
 
 /** Create a room as `token`'s user; throws unless 201. Resolves to the room object. */

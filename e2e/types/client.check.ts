@@ -2,10 +2,12 @@
 // types (`npm run typecheck`, run by scripts/test): the documented usage of
 // docs/client.md must type-check under --strict.
 import { io } from 'socket.io-client';
-import { RoomcastClient, RoomcastError, login, type Logged, type Message } from '../../clients/js/index.js';
+import { RoomcastClient, RoomcastError, login, refresh, type Logged, type Message } from '../../clients/js/index.js';
 
 export async function documentedUsage(url: string): Promise<void> {
-  const { token, user } = await login(url, 'alice', 'correct-horse-battery');
+  const first = await login(url, 'alice', 'correct-horse-battery');
+  const { token, user, refreshToken } = await refresh(url, first.refreshToken);
+  console.log(refreshToken.length, first.expiresIn);
   const chat = new RoomcastClient({ io, url, token, socketOptions: { transports: ['websocket'] } });
   const stop = chat.on('receiveMessage', (m: Logged<Message>) => console.log(m.eventSeq, m.seq, m.body, user.id));
   chat.on('reload', ({ roomId, eventSeq }) => console.log(roomId, eventSeq));

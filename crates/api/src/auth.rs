@@ -12,27 +12,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Json;
 use crate::limits::ClientAddr;
+use crate::sessions::{self, Session};
 use crate::{ApiError, AppState};
 
 /// The authenticated caller, from a verified bearer token.
 #[derive(Clone, Copy, Debug)]
 pub struct AuthUser(pub UserId);
 
+/// The bearer token of a request, or 401.
+pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token>".into()))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::Unauthorized("Authorization must be 'Bearer <token>'".into()))
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthorized("missing Authorization: Bearer <token>".into())
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("Authorization must be 'Bearer <token>'".into())
-            })?;
+        let token = bearer(parts)?;
         state
             .tokens
             .verify(token)
@@ -48,13 +53,6 @@ pub struct Credentials {
     pub(crate) password: String,
 }
 
-/// Answer of register and login.
-#[derive(Serialize)]
-pub struct Session {
-    user: User,
-    token: String,
-}
-
 /// Answer of `GET /v1/me`.
 #[derive(Serialize)]
 pub struct Me {
@@ -62,8 +60,9 @@ pub struct Me {
     settings: Settings,
 }
 
-/// `POST /v1/auth/register` → 201 `{user, token}`; 409 if the name is
-/// taken; 429 past `register_ip`.
+/// `POST /v1/auth/register` → 201 `{user, token, refreshToken, expiresIn}`
+/// (a new session, [`crate::sessions`]); 409 if the name is taken; 429 past
+/// `register_ip`.
 pub async fn register(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
@@ -82,11 +81,12 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     };
-    let token = state.tokens.issue(user.id);
-    Ok((StatusCode::CREATED, Json(Session { user, token })))
+    let session = sessions::start(&state, user).await?;
+    Ok((StatusCode::CREATED, Json(session)))
 }
 
-/// `POST /v1/auth/login` → 200 `{user, token}`; 401 for a wrong password or
+/// `POST /v1/auth/login` → 200 `{user, token, refreshToken, expiresIn}` (a
+/// new session); 401 for a wrong password or
 /// an unknown user, with the same answer and the same work for both; 429
 /// past `login_ip` or `login_account_ip`, before any password is checked.
 pub async fn login(
@@ -104,8 +104,7 @@ pub async fn login(
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     }
     let user = creds.expect("verified implies known").user;
-    let token = state.tokens.issue(user.id);
-    Ok(Json(Session { user, token }))
+    Ok(Json(sessions::start(&state, user).await?))
 }
 
 /// `GET /v1/me` → `{user}`.

@@ -16,7 +16,7 @@ use crate::reads::MarkRead;
 use crate::rooms::{CreateRoom, OpenDm, Rename, RoomsQuery, page_limit};
 
 /// How many request types the first byte chooses among.
-pub const TYPES: u8 = 15;
+pub const TYPES: u8 = 17;
 
 /// One request body (or query string) of the type chosen by `data[0]`.
 pub fn bodies(data: &[u8]) {
@@ -101,6 +101,17 @@ pub fn bodies(data: &[u8]) {
                     crate::invitations::DEFAULT_PAGE,
                     crate::invitations::MAX_PAGE,
                 );
+            }
+        }
+        14 => {
+            if let Ok(r) = serde_json::from_slice::<crate::sessions::Refresh>(body) {
+                let _ = roomcast_auth::RefreshToken::parse(&r.refresh_token);
+            }
+        }
+        15 => {
+            if let Ok(c) = serde_json::from_slice::<crate::sessions::ChangePassword>(body) {
+                let _ = validate::password(&c.new_password);
+                let _ = c.current_password.len() > validate::MAX_PASSWORD_BYTES;
             }
         }
         // A reaction's `{emoji}` path segment.

@@ -18,8 +18,10 @@
 //!   `userId`'s room list (a [`roomcast_core::RoomList`], as `GET /v1/rooms`
 //!   answers it): what a `joinUser {rooms: true}` ACK and a recovered
 //!   session's refresh carry.
-//! - `GET /internal/v1/user?userId=…` → `{"exists": true|false}`: whether a
-//!   token's user exists, asked before a socket's CONNECT is accepted.
+//! - `GET /internal/v1/admit?userId=…&sessionId=…` → `{"admit": "yes" |
+//!   "unknown_user" | "session_ended"}`: whether a token's user exists and
+//!   its login session (if it names one) is live, asked before a socket's
+//!   CONNECT is accepted.
 
 use std::sync::Arc;
 
@@ -29,7 +31,10 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::get;
 use roomcast_auth::ServiceTokens;
-use roomcast_core::{RoomAccess, RoomEvents, RoomId, RoomList, UserId, validate};
+use roomcast_core::{
+    Admitted, RoomAccess, RoomEvents, RoomId, RoomList, SessionId, UserId, validate,
+};
+use roomcast_store::StoreError;
 use serde::Deserialize;
 
 use crate::error::{Json, Query};
@@ -57,7 +62,7 @@ pub fn routes(app: AppState, service: Arc<ServiceTokens>) -> Router {
         .route("/internal/v1/access", get(access))
         .route("/internal/v1/events", get(events))
         .route("/internal/v1/rooms", get(rooms))
-        .route("/internal/v1/user", get(user))
+        .route("/internal/v1/admit", get(admit_route))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
@@ -133,28 +138,49 @@ pub async fn events(
     ))
 }
 
-/// Query of the user route.
+/// Query of the admit route.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserQuery {
+pub struct AdmitQuery {
     user_id: UserId,
+    session_id: Option<SessionId>,
 }
 
-/// `{exists}`.
-#[derive(serde::Serialize, Deserialize)]
-pub struct UserExists {
-    /// Whether the user exists.
-    pub exists: bool,
+/// `{admit}`.
+#[derive(serde::Serialize)]
+pub struct AdmitAnswer {
+    admit: Admitted,
 }
 
-/// `GET /internal/v1/user`.
-pub async fn user(
+/// `GET /internal/v1/admit`.
+pub async fn admit_route(
     State(state): State<AppState>,
     _caller: Service,
-    Query(q): Query<UserQuery>,
-) -> Result<Json<UserExists>, ApiError> {
-    let exists = state.store.user(q.user_id).await?.is_some();
-    Ok(Json(UserExists { exists }))
+    Query(q): Query<AdmitQuery>,
+) -> Result<Json<AdmitAnswer>, ApiError> {
+    let admit = admit(&*state.store, q.user_id, q.session_id).await?;
+    Ok(Json(AdmitAnswer { admit }))
+}
+
+/// May a token of `user` in `session` connect a socket? (Also what
+/// `roomcast serve` asks its store directly.)
+pub async fn admit(
+    store: &dyn roomcast_store::Store,
+    user: UserId,
+    session: Option<SessionId>,
+) -> Result<Admitted, StoreError> {
+    if store.user(user).await?.is_none() {
+        return Ok(Admitted::UnknownUser);
+    }
+    let Some(session) = session else {
+        return Ok(Admitted::Yes);
+    };
+    Ok(
+        match store.session_user(session, roomcast_core::now_ms()).await? {
+            Some(owner) if owner == user => Admitted::Yes,
+            _ => Admitted::SessionEnded,
+        },
+    )
 }
 
 /// Query of the rooms route.

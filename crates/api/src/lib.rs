@@ -8,6 +8,8 @@
 //! - [`error`]: [`ApiError`], the one error type every handler returns, and the
 //!   JSON/query/path extractors that turn bad input into it.
 //! - [`auth`]: register, login, `me`, and the [`auth::AuthUser`] extractor.
+//! - [`sessions`]: login sessions: refresh, logout, log out everywhere, a
+//!   password change.
 //! - [`limits`]: the rate limits of the routes ([`limits::ApiLimits`]) and
 //!   the client address they are keyed by.
 //! - [`rooms`]: rooms: create, list, read, rename, DMs.
@@ -41,6 +43,7 @@ pub mod reactions;
 pub mod reads;
 pub mod relay;
 pub mod rooms;
+pub mod sessions;
 pub mod web;
 
 use std::sync::Arc;
@@ -69,6 +72,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Rate limits of the routes.
     pub limits: Arc<limits::ApiLimits>,
+    /// How long a session lives without a refresh
+    /// ([`sessions::DEFAULT_REFRESH_TTL`] by default).
+    pub refresh_ttl: std::time::Duration,
 }
 
 /// The API router (`/v1/...`), with JSON 404/405 answers.
@@ -77,6 +83,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/auth/register", post(auth::register))
         .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/refresh", post(sessions::refresh))
+        .route("/v1/auth/logout", post(sessions::logout))
+        .route("/v1/auth/logout-all", post(sessions::logout_all))
+        .route("/v1/auth/password", post(sessions::change_password))
         .route("/v1/me", get(auth::me))
         .route("/v1/me/settings", patch(invitations::update_settings))
         .route("/v1/invitations", get(invitations::list))

@@ -3,7 +3,9 @@
 //! never from a payload.
 //!
 //! # Layout
-//! - [`Tokens`]: issue and verify HS256 JWTs (`sub` = user id, `exp`).
+//! - [`Tokens`]: issue and verify HS256 JWTs (`sub` = user id, `exp`, and
+//!   `sid`, the login session, for tokens issued at login or refresh).
+//! - [`refresh`]: [`RefreshToken`], what renews a session.
 //! - [`service`]: [`ServiceTokens`], the internal routes' tokens (their own
 //!   secret and audience).
 //! - [`hash_password`] / [`verify_password`]: argon2id, run off the async
@@ -11,8 +13,10 @@
 //! - [`pool`]: the small dedicated thread pool they run on.
 
 pub mod pool;
+pub mod refresh;
 pub mod service;
 
+pub use refresh::RefreshToken;
 pub use service::ServiceTokens;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, SaltString, rand_core::OsRng};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use roomcast_core::UserId;
+use roomcast_core::{SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Errors from token and password handling.
@@ -39,6 +43,20 @@ struct Claims {
     sub: String,
     iat: u64,
     exp: u64,
+    /// The login session, if the token belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+}
+
+/// What a valid access token says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The user it speaks for.
+    pub user: UserId,
+    /// Its login session (`None` for a token issued without one).
+    pub session: Option<SessionId>,
+    /// When it expires (Unix seconds).
+    pub exp: u64,
 }
 
 /// Issues and verifies access tokens with one shared secret.
@@ -78,16 +96,54 @@ impl Tokens {
         }
     }
 
-    /// A token for `user`.
+    /// A token for `user`, of no session (tests, tools).
     pub fn issue(&self, user: UserId) -> String {
+        self.encode(user, None)
+    }
+
+    /// A token for `user` in login session `session`.
+    pub fn issue_in(&self, user: UserId, session: SessionId) -> String {
+        self.encode(user, Some(session))
+    }
+
+    /// How long the tokens issued live.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn encode(&self, user: UserId, session: Option<SessionId>) -> String {
         let iat = unix_now();
         let claims = Claims {
             sub: user.to_string(),
             iat,
             exp: iat + self.ttl.as_secs(),
+            sid: session.map(|s| s.to_string()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding cannot fail")
+    }
+
+    /// Everything a valid token says; service tokens are refused.
+    pub fn verify_full(&self, token: &str) -> Result<Verified, AuthError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| AuthError::InvalidToken(e.to_string()))?
+            .claims;
+        let user = claims
+            .sub
+            .parse()
+            .map_err(|_| AuthError::InvalidToken("subject is not a user id".into()))?;
+        let session = match claims.sid {
+            None => None,
+            Some(sid) => Some(
+                sid.parse()
+                    .map_err(|_| AuthError::InvalidToken("sid is not a session id".into()))?,
+            ),
+        };
+        Ok(Verified {
+            user,
+            session,
+            exp: claims.exp,
+        })
     }
 
     /// The user a token speaks for, if it is valid. Service tokens
@@ -163,9 +219,21 @@ mod tests {
             sub: UserId::new().to_string(),
             iat: 1,
             exp: 2,
+            sid: None,
         };
         let token = jsonwebtoken::encode(&Header::default(), &claims, &t.encoding).unwrap();
         assert!(validation_free.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_session_token_carries_its_session() {
+        let t = Tokens::new(b"s", Duration::from_secs(60));
+        let (user, session) = (UserId::new(), SessionId::new());
+        let v = t.verify_full(&t.issue_in(user, session)).unwrap();
+        assert_eq!((v.user, v.session), (user, Some(session)));
+        assert!(v.exp >= unix_now() + 59);
+        assert_eq!(t.verify_full(&t.issue(user)).unwrap().session, None);
+        assert_eq!(t.verify(&t.issue_in(user, session)).unwrap(), user);
     }
 
     #[tokio::test]

@@ -142,6 +142,9 @@ pub struct AuthConfig {
     pub jwt_secret: String,
     /// Token lifetime, seconds.
     pub token_ttl_secs: u64,
+    /// How long a login session lives without a refresh, seconds: each
+    /// `POST /v1/auth/refresh` extends it by this much.
+    pub refresh_ttl_secs: u64,
 }
 
 /// `[http]`
@@ -366,6 +369,7 @@ impl Default for AuthConfig {
         Self {
             jwt_secret: String::new(),
             token_ttl_secs: 30 * 24 * 3600,
+            refresh_ttl_secs: 30 * 24 * 3600,
         }
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_core::{RoomAccess, RoomEvents, RoomId, RoomList, UserId};
-use roomcast_gateway::membership::{Membership, MembershipError};
+use roomcast_core::{RoomAccess, RoomEvents, RoomId, RoomList, SessionId, UserId};
+use roomcast_gateway::membership::{Admitted, Membership, MembershipError};
 use roomcast_store::Store;
 
 /// Membership straight from the store (same process as the API).
@@ -34,11 +34,13 @@ impl Membership for StoreMembership {
             .map_err(|e| MembershipError(e.to_string()))
     }
 
-    async fn user_exists(&self, user: UserId) -> Result<bool, MembershipError> {
-        self.0
-            .user(user)
+    async fn admit(
+        &self,
+        user: UserId,
+        session: Option<SessionId>,
+    ) -> Result<Admitted, MembershipError> {
+        roomcast_api::internal::admit(&*self.0, user, session)
             .await
-            .map(|u| u.is_some())
             .map_err(|e| MembershipError(e.to_string()))
     }
 

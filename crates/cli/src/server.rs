@@ -220,6 +220,7 @@ impl Server {
                 tokens: tokens.clone(),
                 max_body_bytes: config.http.max_body_bytes,
                 limits: Arc::new(limits),
+                refresh_ttl: Duration::from_secs(config.auth.refresh_ttl_secs.max(1)),
             };
             let commands = bus
                 .subscribe(

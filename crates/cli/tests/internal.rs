@@ -181,21 +181,26 @@ async fn the_internal_events_route_answers_as_the_user_would_see_the_log() {
 }
 
 #[tokio::test]
-async fn the_internal_user_route_says_whether_a_user_exists() {
+async fn the_internal_admit_route_says_whether_a_token_may_connect() {
     let t = start().await;
     let (alice, ta) = t.register("alice").await;
     let service = ServiceTokens::new(INTERNAL.as_bytes()).issue("rt-test");
-    let path = |user: &str| format!("/internal/v1/user?userId={user}");
-    let (s, v) = t
-        .call(Method::GET, &path(&alice), Some(&service), None)
-        .await;
-    assert_eq!((s, v), (StatusCode::OK, json!({"exists": true})));
+    let ask = |query: String| {
+        let (t, service) = (&t, service.clone());
+        async move {
+            let path = format!("/internal/v1/admit?{query}");
+            t.call(Method::GET, &path, Some(&service), None).await
+        }
+    };
+    let (s, v) = ask(format!("userId={alice}")).await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"admit": "yes"})));
     let ghost = "01900000-0000-7000-8000-000000000000";
-    let (s, v) = t
-        .call(Method::GET, &path(ghost), Some(&service), None)
-        .await;
-    assert_eq!((s, v), (StatusCode::OK, json!({"exists": false})));
-    let (s, _) = t.call(Method::GET, &path(&alice), Some(&ta), None).await;
+    let (_, v) = ask(format!("userId={ghost}")).await;
+    assert_eq!(v, json!({"admit": "unknown_user"}));
+    let (_, v) = ask(format!("userId={alice}&sessionId={ghost}")).await;
+    assert_eq!(v, json!({"admit": "session_ended"}), "no such session");
+    let path = format!("/internal/v1/admit?userId={alice}");
+    let (s, _) = t.call(Method::GET, &path, Some(&ta), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a user's token is refused");
     t.stop().await;
 }

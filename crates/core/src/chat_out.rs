@@ -16,7 +16,8 @@ use crate::envelope::{Envelope, raw};
 use crate::ids::{RoomId, UserId};
 use crate::kind::Kind;
 use crate::wire::{
-    Message, Presence, ReactionEvent, ReadUpdate, RoomRemoved, RoomUpdates, RoomView, Typing,
+    Message, Presence, ReactionEvent, ReadUpdate, RoomRemoved, RoomUpdates, RoomView,
+    SessionRevoked, Typing,
 };
 
 /// A `chat.out` event with its payload. Its targets follow from it: a room
@@ -60,6 +61,8 @@ pub enum ChatOut {
     InvitationReceived(Box<Invitation>),
     /// `invitationRemoved` to the invitee.
     InvitationRemoved(InvitationRemoved),
+    /// `sessionRevoked` to the session's user.
+    SessionRevoked(SessionRevoked),
 }
 
 impl ChatOut {
@@ -79,6 +82,7 @@ impl ChatOut {
             Self::Presence { .. } => Kind::Presence,
             Self::InvitationReceived(_) => Kind::InvitationReceived,
             Self::InvitationRemoved(_) => Kind::InvitationRemoved,
+            Self::SessionRevoked(_) => Kind::SessionRevoked,
         }
     }
 
@@ -96,6 +100,7 @@ impl ChatOut {
             Self::Typing(t) => (Some(t.room_id), None),
             Self::InvitationReceived(i) => (None, Some(i.user_id)),
             Self::InvitationRemoved(i) => (None, Some(i.user_id)),
+            Self::SessionRevoked(s) => (None, Some(s.user_id)),
         }
     }
 
@@ -128,6 +133,7 @@ impl ChatOut {
             Self::Presence { presence, .. } => raw(presence),
             Self::InvitationReceived(i) => raw(i),
             Self::InvitationRemoved(i) => raw(i),
+            Self::SessionRevoked(s) => raw(s),
         }
     }
 
@@ -155,6 +161,7 @@ impl ChatOut {
             },
             Kind::InvitationReceived => Self::InvitationReceived(parse(env)?),
             Kind::InvitationRemoved => Self::InvitationRemoved(parse(env)?),
+            Kind::SessionRevoked => Self::SessionRevoked(parse(env)?),
             other => return Err(Skip::UnknownKind(other.to_string())),
         })
     }
@@ -239,6 +246,9 @@ pub enum Route {
         /// The user removed.
         user: UserId,
     },
+    /// `sessionRevoked`: to `user:<user>`, then the sockets of `session`
+    /// are disconnected.
+    SessionRevoked(SessionRevoked),
     /// `typing`: to `room:<room>` except the typer's sockets.
     Typing {
         /// The room.
@@ -274,6 +284,7 @@ impl Route {
                 room: room()?,
                 user: user(env)?,
             },
+            Kind::SessionRevoked => Self::SessionRevoked(parse(env)?),
             Kind::Typing => Self::Typing {
                 room: room()?,
                 typer: serde_json::from_str::<TypingOf>(env.payload.get())
@@ -388,6 +399,16 @@ mod tests {
             user_id: user,
             reason: crate::InvitationEnd::Declined,
         });
+        let revoked = ChatOut::SessionRevoked(SessionRevoked {
+            user_id: user,
+            session_id: crate::SessionId::new(),
+        });
+        let env = revoked.envelope(None);
+        assert_eq!(env.user_id, Some(user));
+        let Ok(Route::SessionRevoked(s)) = Route::of(&env) else {
+            panic!("not routed as sessionRevoked");
+        };
+        assert_eq!(ChatOut::decode(&env), Ok(ChatOut::SessionRevoked(s)));
         for event in [received, removed] {
             let env = event.envelope(None);
             assert_eq!((env.room_id, env.user_id), (None, Some(user)));

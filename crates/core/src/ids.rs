@@ -58,6 +58,10 @@ id_type!(
     /// A bus envelope; unique, so consumers can drop redelivered duplicates.
     EnvelopeId
 );
+id_type!(
+    /// A login session: what a refresh token renews and a logout ends.
+    SessionId
+);
 
 #[cfg(test)]
 mod tests {

@@ -61,6 +61,11 @@ pub enum Kind {
     /// `chat.out`, user: the user's invitation was accepted or declined (by
     /// them, on any device). Payload: a [`crate::InvitationRemoved`].
     InvitationRemoved,
+    /// `chat.out`, user: one of the user's login sessions ended (logout,
+    /// log out everywhere, a password change, a reused refresh token). The
+    /// realtime tier emits it to `user:<id>`, then disconnects the sockets
+    /// of that session. Payload: a [`crate::SessionRevoked`].
+    SessionRevoked,
     /// `chat.in`: post a message. Payload: a [`crate::SendMessage`].
     SendMessage,
     /// `chat.in`: move the user's read marker. Payload: a
@@ -96,6 +101,7 @@ const NAMES: &[(Kind, &str)] = &[
     (Kind::Presence, "presence"),
     (Kind::InvitationReceived, "invitationReceived"),
     (Kind::InvitationRemoved, "invitationRemoved"),
+    (Kind::SessionRevoked, "sessionRevoked"),
     (Kind::SendMessage, "sendMessage"),
     (Kind::MarkMessageRead, "markMessageRead"),
     (Kind::PresenceChanged, "presenceChanged"),

@@ -36,12 +36,13 @@ pub use contract::{
 };
 pub use envelope::{Encoded, Envelope, topics};
 pub use error::{ErrorBody, ErrorCode};
-pub use ids::{EnvelopeId, MessageId, RoomId, UserId};
+pub use ids::{EnvelopeId, MessageId, RoomId, SessionId, UserId};
 pub use kind::Kind;
 pub use replay::{RoomEvent, RoomEvents};
 pub use wire::{
-    MarkMessageRead, Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role, Room,
-    RoomAccess, RoomKind, RoomList, RoomRemoved, RoomUpdates, RoomView, SendMessage, Typing, User,
+    Admitted, MarkMessageRead, Message, Presence, ReactionCount, ReactionEvent, ReadUpdate, Role,
+    Room, RoomAccess, RoomKind, RoomList, RoomRemoved, RoomUpdates, RoomView, SendMessage,
+    SessionRevoked, Typing, User,
 };
 
 /// Milliseconds since the Unix epoch, now.

@@ -272,6 +272,30 @@ pub struct RoomRemoved {
     pub user_id: UserId,
 }
 
+/// May a token's user connect a socket: the realtime tier's question to the
+/// API tier (`GET /internal/v1/admit`) before a CONNECT is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Admitted {
+    /// The user exists, and the token's session (if any) is live.
+    Yes,
+    /// No such user.
+    UnknownUser,
+    /// The user exists, but the token's session has ended.
+    SessionEnded,
+}
+
+/// Payload of `sessionRevoked`: the login session `sessionId` of `userId`
+/// (also the recipient) ended; its sockets are disconnected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRevoked {
+    /// The user.
+    pub user_id: UserId,
+    /// The session that ended.
+    pub session_id: crate::ids::SessionId,
+}
+
 /// Payload of `presence` and an entry of `GET /v1/rooms/{id}/presence`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

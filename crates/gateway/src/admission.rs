@@ -1,13 +1,15 @@
 //! Admission at CONNECT: a correctly signed token whose user does not exist
 //! (never did, or is gone) is refused before the CONNECT reply, with
-//! `connect_error` data `{code: "unknown_user"}`.
+//! `connect_error` data `{code: "unknown_user"}`; one whose login session
+//! has ended (logout, a password change, a reused refresh token) with
+//! `{code: "session_ended"}`.
 //!
 //! Rules:
-//! - [`Membership::user_exists`] answers (the store in `serve`, the API
-//!   tier's internal route in the split deployment).
-//! - Only "exists" answers are kept, each for [`KNOWN_TTL`], so a reconnect
-//!   storm of known users costs one check per user per minute; "no such
-//!   user" is always asked again.
+//! - [`Membership::admit`] answers (the store in `serve`, the API tier's
+//!   internal route in the split deployment).
+//! - A token of a session is checked at every CONNECT (a session can end
+//!   at any moment). For a token of no session, only "exists" answers are
+//!   kept, each for [`KNOWN_TTL`]; "no such user" is always asked again.
 //! - At most [`KNOWN_CAPACITY`] users are kept: when full, expired entries
 //!   are purged; if it is still full, the cache is emptied (a few re-checks).
 //! - If the check fails (the database or the API tier unreachable), the
@@ -23,8 +25,8 @@ use roomcast_core::UserId;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::membership::Membership;
-use crate::transport::Refusal;
+use crate::membership::{Admitted, Membership};
+use crate::transport::{Identity, Refusal};
 
 /// How long a user known to exist is admitted without asking again.
 pub const KNOWN_TTL: Duration = Duration::from_secs(60);
@@ -34,6 +36,9 @@ pub const KNOWN_CAPACITY: usize = 100_000;
 
 /// The `connect_error` data code of a refused unknown user.
 pub const UNKNOWN_USER: &str = "unknown_user";
+
+/// The `connect_error` data code of a token whose session has ended.
+pub const SESSION_ENDED: &str = "session_ended";
 
 /// Decides whether a token's user may connect; see the module docs.
 pub struct Admission {
@@ -50,20 +55,27 @@ impl Admission {
         }
     }
 
-    /// Admit `user`, or refuse them as unknown.
-    pub async fn admit(&self, user: UserId) -> Result<(), Refusal> {
+    /// Admit `who`, or refuse them.
+    pub async fn admit(&self, who: Identity) -> Result<(), Refusal> {
+        let (user, session) = (who.user, who.session);
         let now = Instant::now();
-        if self.known().get(&user).is_some_and(|&at| now < at) {
+        if session.is_none() && self.known().get(&user).is_some_and(|&at| now < at) {
             return Ok(());
         }
-        match self.membership.user_exists(user).await {
-            Ok(true) => {
-                self.remember(user, now + KNOWN_TTL);
+        match self.membership.admit(user, session).await {
+            Ok(Admitted::Yes) => {
+                if session.is_none() {
+                    self.remember(user, now + KNOWN_TTL);
+                }
                 Ok(())
             }
-            Ok(false) => Err(Refusal::with_data(
+            Ok(Admitted::UnknownUser) => Err(Refusal::with_data(
                 "this account does not exist (any more): sign in again",
                 json!({ "code": UNKNOWN_USER }),
+            )),
+            Ok(Admitted::SessionEnded) => Err(Refusal::with_data(
+                "this session has ended (logged out): sign in again",
+                json!({ "code": SESSION_ENDED }),
             )),
             Err(e) => {
                 tracing::warn!(error = %e, %user, "could not check that the user exists: admitted");
@@ -94,14 +106,16 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
-    use roomcast_core::{RoomAccess, RoomId};
+    use roomcast_core::{RoomAccess, RoomId, SessionId};
 
     use super::*;
     use crate::membership::MembershipError;
 
-    /// Users who exist, counting the checks; `down` fails every check.
+    /// Users who exist and sessions that ended, counting the checks;
+    /// `down` fails every check.
     struct Users {
         exist: Vec<UserId>,
+        ended: Vec<SessionId>,
         down: bool,
         asked: AtomicUsize,
     }
@@ -111,22 +125,57 @@ mod tests {
         async fn access(&self, _: RoomId, _: UserId) -> Result<RoomAccess, MembershipError> {
             Ok(RoomAccess::NoRoom)
         }
-        async fn user_exists(&self, user: UserId) -> Result<bool, MembershipError> {
+        async fn admit(
+            &self,
+            user: UserId,
+            session: Option<SessionId>,
+        ) -> Result<Admitted, MembershipError> {
             self.asked.fetch_add(1, Ordering::Relaxed);
             if self.down {
                 return Err(MembershipError("down".into()));
             }
-            Ok(self.exist.contains(&user))
+            Ok(match (self.exist.contains(&user), session) {
+                (false, _) => Admitted::UnknownUser,
+                (true, Some(s)) if self.ended.contains(&s) => Admitted::SessionEnded,
+                (true, _) => Admitted::Yes,
+            })
         }
     }
 
     fn admission(exist: Vec<UserId>, down: bool) -> (Admission, Arc<Users>) {
+        ended(exist, Vec::new(), down)
+    }
+
+    fn ended(exist: Vec<UserId>, ended: Vec<SessionId>, down: bool) -> (Admission, Arc<Users>) {
         let users = Arc::new(Users {
             exist,
+            ended,
             down,
             asked: AtomicUsize::new(0),
         });
         (Admission::new(users.clone()), users)
+    }
+
+    fn who(user: UserId) -> Identity {
+        Identity {
+            user,
+            session: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sessions_token_is_checked_every_time_and_refused_once_it_ended() {
+        let (alice, live, over) = (UserId::new(), SessionId::new(), SessionId::new());
+        let (adm, users) = ended(vec![alice], vec![over], false);
+        let of = |session| Identity {
+            user: alice,
+            session: Some(session),
+        };
+        adm.admit(of(live)).await.unwrap();
+        adm.admit(of(live)).await.unwrap();
+        assert_eq!(users.asked.load(Ordering::Relaxed), 2, "not cached");
+        let refused = adm.admit(of(over)).await.unwrap_err();
+        assert_eq!(refused.data, Some(json!({"code": SESSION_ENDED})));
     }
 
     #[tokio::test(start_paused = true)]
@@ -134,11 +183,11 @@ mod tests {
         let (alice, ghost) = (UserId::new(), UserId::new());
         let (adm, users) = admission(vec![alice], false);
         for _ in 0..3 {
-            adm.admit(alice).await.unwrap();
+            adm.admit(who(alice)).await.unwrap();
         }
         assert_eq!(users.asked.load(Ordering::Relaxed), 1, "asked once");
         tokio::time::advance(KNOWN_TTL).await;
-        adm.admit(alice).await.unwrap();
+        adm.admit(who(alice)).await.unwrap();
         assert_eq!(
             users.asked.load(Ordering::Relaxed),
             2,
@@ -146,7 +195,7 @@ mod tests {
         );
 
         for _ in 0..2 {
-            let refused = adm.admit(ghost).await.unwrap_err();
+            let refused = adm.admit(who(ghost)).await.unwrap_err();
             assert_eq!(refused.data, Some(json!({"code": UNKNOWN_USER})));
         }
         assert_eq!(
@@ -159,8 +208,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_check_admits() {
         let (adm, users) = admission(Vec::new(), true);
-        adm.admit(UserId::new()).await.unwrap();
-        adm.admit(UserId::new()).await.unwrap();
+        adm.admit(who(UserId::new())).await.unwrap();
+        adm.admit(who(UserId::new())).await.unwrap();
         assert_eq!(
             users.asked.load(Ordering::Relaxed),
             2,

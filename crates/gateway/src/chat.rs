@@ -24,7 +24,7 @@ use crate::membership::{Membership, member_seq};
 use crate::presence::Presence;
 use crate::recovery::{self, Offset};
 use crate::replay::{self, RoomLogs, SocketRef};
-use crate::transport::{Ack, Conn, ConnId, Handler, Refusal, Restore};
+use crate::transport::{Ack, Conn, ConnId, Handler, Identity, Refusal, Restore};
 
 /// `joinRoom` and `leaveRoom` payload.
 #[derive(Deserialize)]
@@ -201,27 +201,30 @@ impl Handler for ChatHandler {
         self.guard.handshake(ip)
     }
 
-    fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, Refusal> {
+    fn authenticate(&self, auth: Option<&Value>) -> Result<Identity, Refusal> {
         let token = auth
             .and_then(|a| a.get("token"))
             .and_then(Value::as_str)
             .ok_or("missing token: connect with auth: {token}")?;
-        let user = self
+        let token = self
             .tokens
-            .verify(token)
+            .verify_full(token)
             .map_err(|_| Refusal::from("invalid or expired token"))?;
         self.guard
-            .admit(user)
+            .admit(token.user)
             .map_err(|(message, data)| Refusal::with_data(message, data))?;
-        Ok(user)
+        Ok(Identity {
+            user: token.user,
+            session: token.session,
+        })
     }
 
     fn admits(&self) -> bool {
         true
     }
 
-    async fn admit(&self, user: UserId) -> Result<(), Refusal> {
-        self.admission.admit(user).await
+    async fn admit(&self, who: Identity) -> Result<(), Refusal> {
+        self.admission.admit(who).await
     }
 
     fn on_connect(&self, conn: &Conn) {

@@ -8,10 +8,13 @@
 //! [`Route`]; one that this build
 //! cannot read (an unknown `type`, a newer contract version, a known `type`
 //! without its targets) is skipped and acked, logged once per kind, and the
-//! consumer goes on. Three events are routed specially:
+//! consumer goes on. Four events are routed specially:
 //! - `roomRemoved` (room **and** user target): every socket of the user
 //!   first leaves `room:<roomId>`, the membership cache entry is dropped,
 //!   then the event goes to `user:<id>` only;
+//! - `sessionRevoked` (user target): to `user:<id>` (every device learns
+//!   which session ended), then every socket of that session is
+//!   disconnected (its client reconnects, and is refused `session_ended`);
 //! - `typing` (room target): to `room:<id>` except the typer's own sockets;
 //! - `roomUpdatedMany` (room target, internal): for each member it names who
 //!   has sockets in `user:<id>` on this node, that member's own
@@ -114,6 +117,11 @@ fn deliver(
                     transport.emit_json(target, Kind::RoomUpdated.as_str(), &view);
                 }
             }
+        }
+        Route::SessionRevoked(ended) => {
+            let user = ended.user_id;
+            transport.emit(user_channel(user), env.kind.as_str(), &env.payload);
+            transport.disconnect_session(user, ended.session_id);
         }
         Route::RoomRemoved { room, user } => {
             transport.leave_user(user, room_channel(room));

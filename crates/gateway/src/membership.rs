@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_core::{ErrorBody, ErrorCode, RoomAccess, RoomEvents, RoomId, RoomList, UserId};
+use roomcast_core::{
+    ErrorBody, ErrorCode, RoomAccess, RoomEvents, RoomId, RoomList, SessionId, UserId,
+};
 
 /// A membership check that could not be answered (database or API unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +44,21 @@ pub trait Membership: Send + Sync + 'static {
         Err(MembershipError("no room list here".into()))
     }
 
-    /// Whether `user` exists (a signed token of a user who does not is
-    /// refused at CONNECT: [`crate::admission`]). The default cannot say,
-    /// and says yes.
-    async fn user_exists(&self, _user: UserId) -> Result<bool, MembershipError> {
-        Ok(true)
+    /// May a token of `user` in login `session` connect: does the user
+    /// exist, and is the session live? ([`crate::admission`].) The default
+    /// cannot say, and says yes.
+    async fn admit(
+        &self,
+        _user: UserId,
+        _session: Option<SessionId>,
+    ) -> Result<Admitted, MembershipError> {
+        Ok(Admitted::Yes)
     }
 }
+
+/// The answer of [`Membership::admit`] (defined in core: the API tier's
+/// internal route answers it too).
+pub use roomcast_core::Admitted;
 
 /// A membership answer as a socket command sees it: a member's room seq, or
 /// the error to ACK (`forbidden`, `not_found`, or `internal` when the check
@@ -192,14 +202,21 @@ impl Membership for HttpMembership {
         self.get("/internal/v1/rooms", &query).await
     }
 
-    async fn user_exists(&self, user: UserId) -> Result<bool, MembershipError> {
+    async fn admit(
+        &self,
+        user: UserId,
+        session: Option<SessionId>,
+    ) -> Result<Admitted, MembershipError> {
         #[derive(serde::Deserialize)]
-        struct Exists {
-            exists: bool,
+        struct Answer {
+            admit: Admitted,
         }
-        let query = [("userId", user.to_string())];
-        let answer: Exists = self.get("/internal/v1/user", &query).await?;
-        Ok(answer.exists)
+        let mut query = vec![("userId", user.to_string())];
+        if let Some(session) = session {
+            query.push(("sessionId", session.to_string()));
+        }
+        let answer: Answer = self.get("/internal/v1/admit", &query).await?;
+        Ok(answer.admit)
     }
 }
 

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use roomcast_core::UserId;
+use roomcast_core::{SessionId, UserId};
 use roomcast_sio::{ConnectInfo, DisconnectReason, Event, SocketIo, engine::service};
 use serde::Serialize;
 use serde_json::Value;
@@ -60,7 +60,7 @@ pub trait Handler: Send + Sync + 'static {
     /// Decide who a connecting client is from its CONNECT `auth` payload.
     /// `Err` refuses the connection with a `connect_error` of the refusal's
     /// message (and data, if any).
-    fn authenticate(&self, auth: Option<&Value>) -> Result<UserId, Refusal>;
+    fn authenticate(&self, auth: Option<&Value>) -> Result<Identity, Refusal>;
 
     /// Whether [`Handler::admit`] checks anything (then every CONNECT is
     /// decided off its connection's task). The default: no.
@@ -68,10 +68,10 @@ pub trait Handler: Send + Sync + 'static {
         false
     }
 
-    /// After [`Handler::authenticate`], before the reply: may `user` connect?
+    /// After [`Handler::authenticate`], before the reply: may `who` connect?
     /// Asynchronous (a store or another tier answers); `Err` refuses as
     /// `authenticate` does. Called only if [`Handler::admits`].
-    async fn admit(&self, _user: UserId) -> Result<(), Refusal> {
+    async fn admit(&self, _who: Identity) -> Result<(), Refusal> {
         Ok(())
     }
 
@@ -106,11 +106,22 @@ impl ConnId {
     }
 }
 
-/// What the protocol layer keeps with each socket: 16 bytes.
+/// Who a connecting client is: the token's user and login session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The user.
+    pub user: UserId,
+    /// The login session the token belongs to (`None`: a token of none).
+    pub session: Option<SessionId>,
+}
+
+/// What the protocol layer keeps with each socket: 48 bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct SocketData {
     user: UserId,
     id: ConnId,
+    /// Its login session, ended by `sessionRevoked`.
+    session: Option<SessionId>,
 }
 
 /// One connected socket, as the chat layer sees it.
@@ -193,14 +204,19 @@ impl roomcast_sio::Handler for Adapter {
     }
 
     async fn admit(&self, data: &SocketData) -> Result<(), Refusal> {
-        self.0.admit(data.user).await
+        let who = Identity {
+            user: data.user,
+            session: data.session,
+        };
+        self.0.admit(who).await
     }
 
     fn authenticate(&self, info: ConnectInfo<'_>) -> Result<SocketData, Refusal> {
-        let user = self.0.authenticate(info.auth)?;
+        let who = self.0.authenticate(info.auth)?;
         Ok(SocketData {
-            user,
+            user: who.user,
             id: ConnId::next(),
+            session: who.session,
         })
     }
 
@@ -292,6 +308,13 @@ impl Transport {
     pub fn emit_except_user(&self, room: String, user: UserId, event: &str, payload: &RawValue) {
         self.io
             .emit_raw_each(&room, |s| s.user != user, event, payload.get(), |_| None);
+    }
+
+    /// Disconnect every socket of this node in login session `session` of
+    /// `user` (it ended); how many.
+    pub fn disconnect_session(&self, user: UserId, session: SessionId) -> usize {
+        self.io
+            .disconnect_where(|s| s.user == user && s.session == Some(session))
     }
 
     /// Make every socket of this node authenticated as `user` leave `room`

@@ -134,6 +134,21 @@ impl<H: Handler> SocketIo<H> {
         }
     }
 
+    /// Disconnect every socket of `/` whose data passes `pick`, as
+    /// [`Conn::disconnect`] does (the client sees `io server disconnect`);
+    /// how many. Looks at every socket of `/`: for rare events (a session
+    /// ended), not per message.
+    pub fn disconnect_where(&self, pick: impl Fn(&H::Data) -> bool) -> usize {
+        let mut n = 0;
+        for conn in self.root().sockets() {
+            if pick(conn.user()) {
+                conn.disconnect();
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Emit to every socket of `/`.
     pub fn emit_all(&self, event: &str, payload: &Payload) -> usize {
         self.root().emit_all(event, payload)
@@ -327,6 +342,11 @@ impl<D: Send + Sync + 'static> Nsp<D> {
     /// Every socket in room `src` leaves room `dst`.
     pub fn room_leave(&self, src: &str, dst: &str) {
         self.ns.room_leave(src, dst);
+    }
+
+    /// Every socket of the namespace.
+    pub fn sockets(&self) -> Vec<Conn<D>> {
+        self.ns.members(None, None).into_iter().map(Conn).collect()
     }
 
     /// The sockets in `room`.

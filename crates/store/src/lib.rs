@@ -58,7 +58,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use roomcast_core::{
     AddPolicy, Invitation, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView,
-    Settings, User, UserId,
+    SessionId, Settings, User, UserId,
 };
 
 pub use outbox::{LocalLease, OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
@@ -140,6 +140,30 @@ pub struct Credentials {
 
 /// What the caller is to a room: one type for every tier, defined in core.
 pub use roomcast_core::RoomAccess;
+
+/// The outcome of [`Store::rotate_session`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotated {
+    /// The token was the session's current one: it is rotated, the
+    /// session renewed. `generation` is the new token's.
+    Rotated {
+        /// The session's user.
+        user: UserId,
+        /// The new current generation.
+        generation: i64,
+    },
+    /// The token was one the session had rotated away from: someone else
+    /// holds a copy. The session is revoked now (it was live until then).
+    Reused {
+        /// The session's user.
+        user: UserId,
+        /// The session revoked.
+        session: SessionId,
+    },
+    /// No such live session, a generation it never had, or the wrong
+    /// secret: nothing changed.
+    Invalid,
+}
 
 /// The outcome of posting a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,6 +285,8 @@ pub trait Store: Send + Sync + 'static {
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
     /// Look a user up by id.
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Replace `user`'s password hash (the API ends their other sessions).
+    async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError>;
     /// A user's settings (their add policy, or the default if they never
     /// chose); `None` if there is no such user.
     async fn settings(&self, user: UserId) -> Result<Option<Settings>, StoreError>;
@@ -340,6 +366,50 @@ pub trait Store: Send + Sync + 'static {
     /// Delete the rate-limit buckets full again at `before_ms` (their state
     /// is the same as none); how many went.
     async fn rate_prune(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Start a session of `user` whose generation-0 refresh secret hashes to
+    /// `refresh_hash`, live until `expires_ms` (Unix ms).
+    async fn create_session(
+        &self,
+        user: UserId,
+        refresh_hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<SessionId, StoreError>;
+    /// Present generation `generation` of `session`'s refresh token, whose
+    /// secret hashes to `refresh_hash`: the current one is rotated to
+    /// generation + 1 with `next_hash` and the session renewed until
+    /// `expires_ms`; an earlier one revokes the session (reuse); anything
+    /// else changes nothing. See [`Rotated`].
+    async fn rotate_session(
+        &self,
+        session: SessionId,
+        generation: i64,
+        refresh_hash: &str,
+        next_hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<Rotated, StoreError>;
+    /// End `session` of `user` (logout); whether it was live.
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        user: UserId,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// End every live session of `user` but `except` (log out everywhere, a
+    /// password change); the sessions ended.
+    async fn revoke_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now_ms: i64,
+    ) -> Result<Vec<SessionId>, StoreError>;
+    /// The user of `session` if it is live at `now_ms`.
+    async fn session_user(
+        &self,
+        session: SessionId,
+        now_ms: i64,
+    ) -> Result<Option<UserId>, StoreError>;
     /// Add members (owner/admin only; not in a DM). Users already members
     /// are skipped; those whose add policy is `invite` are invited
     /// (`invitationReceived`, once per pending invitation); if anyone was

@@ -8,11 +8,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use roomcast_core::{
     AddPolicy, Invitation, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView,
-    Settings, User, UserId,
+    SessionId, Settings, User, UserId,
 };
 use roomcast_store::{
     Credentials, HistoryPage, NewMessage, OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal,
-    Partitions, Posted, ReadMarked, RoomAccess, RoomPage, Store, StoreError,
+    Partitions, Posted, ReadMarked, RoomAccess, RoomPage, Rotated, Store, StoreError,
 };
 
 /// Fails every call with `StoreError::Db`.
@@ -35,6 +35,9 @@ impl Store for DownStore {
         down()
     }
     async fn user(&self, _: UserId) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn set_password(&self, _: UserId, _: &str) -> Result<(), StoreError> {
         down()
     }
     async fn settings(&self, _: UserId) -> Result<Option<Settings>, StoreError> {
@@ -83,6 +86,40 @@ impl Store for DownStore {
         down()
     }
     async fn rate_prune(&self, _: i64) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn create_session(
+        &self,
+        _: UserId,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> Result<SessionId, StoreError> {
+        down()
+    }
+    async fn rotate_session(
+        &self,
+        _: SessionId,
+        _: i64,
+        _: &str,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> Result<Rotated, StoreError> {
+        down()
+    }
+    async fn revoke_session(&self, _: SessionId, _: UserId, _: i64) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn revoke_sessions(
+        &self,
+        _: UserId,
+        _: Option<SessionId>,
+        _: i64,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        down()
+    }
+    async fn session_user(&self, _: SessionId, _: i64) -> Result<Option<UserId>, StoreError> {
         down()
     }
     async fn add_members(&self, _: RoomId, _: UserId, _: &[UserId]) -> Result<Room, StoreError> {

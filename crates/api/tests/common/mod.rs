@@ -81,6 +81,7 @@ impl World {
             tokens: Arc::new(Tokens::new(b"api-tests-secret", Duration::from_secs(3600))),
             max_body_bytes: roomcast_api::DEFAULT_MAX_BODY_BYTES,
             limits: Arc::new(limits),
+            refresh_ttl: roomcast_api::sessions::DEFAULT_REFRESH_TTL,
         };
         Self {
             app: app(state.clone()),

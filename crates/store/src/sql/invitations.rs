@@ -13,7 +13,7 @@ use roomcast_core::{
 
 use super::query::Sql;
 use super::rooms::{announce, insert_member};
-use super::{Dialect, SqlStore, load, outbox};
+use super::{Dialect, SqlStore, load, outbox, users};
 use crate::StoreError;
 
 /// The add policy of each of `ids`, in order: their own choice, or
@@ -71,12 +71,7 @@ pub(super) async fn set_add_policy<D: Dialect>(
     let update = Sql::new("UPDATE users SET add_policy = $1 WHERE id = $2")
         .text(to.as_str())
         .text(user);
-    let changed = s
-        .write(move |tx| Box::pin(async move { update.run::<D>(tx).await }))
-        .await?;
-    if changed == 0 {
-        return Err(StoreError::UnknownUser(user));
-    }
+    users::update(s, user, update).await?;
     Ok(Settings { add_policy: to })
 }
 

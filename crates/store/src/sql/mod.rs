@@ -17,6 +17,7 @@
 //! - `reactions`: reacting, and reactions as a reader sees them;
 //! - `presence`: who is online, per realtime node;
 //! - `rates`: rate-limit buckets shared by every process on the database;
+//! - `sessions`: login sessions and their refresh-token generations;
 //! - `outbox`: queueing, claiming and deleting outbox rows, the backlog,
 //!   the partition count;
 //! - `events`: the room event log (positions, rows for replay, retention);
@@ -40,6 +41,7 @@ pub(crate) mod query;
 mod rates;
 mod reactions;
 mod rooms;
+mod sessions;
 mod users;
 
 use std::fmt;
@@ -50,12 +52,12 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use roomcast_core::{
     AddPolicy, Invitation, Message, MessageId, Presence, Role, Room, RoomEvents, RoomId, RoomView,
-    Settings, User, UserId,
+    SessionId, Settings, User, UserId,
 };
 
 use crate::outbox::{OutboxBacklog, OutboxItem, OutboxLease, OutboxSignal, Partitions};
 use crate::{
-    Credentials, HistoryPage, NewMessage, Posted, ReadMarked, RoomAccess, RoomPage, Store,
+    Credentials, HistoryPage, NewMessage, Posted, ReadMarked, RoomAccess, RoomPage, Rotated, Store,
     StoreError, StoreOptions, WriteStats,
 };
 
@@ -208,6 +210,10 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         users::get(self, id).await
+    }
+
+    async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError> {
+        users::set_password(self, user, password_hash).await
     }
 
     async fn settings(&self, user: UserId) -> Result<Option<Settings>, StoreError> {
@@ -402,6 +408,57 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn rate_prune(&self, before_ms: i64) -> Result<u64, StoreError> {
         rates::prune(self, before_ms).await
+    }
+
+    async fn create_session(
+        &self,
+        user: UserId,
+        refresh_hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<SessionId, StoreError> {
+        sessions::create(self, user, refresh_hash, now_ms, expires_ms).await
+    }
+
+    async fn rotate_session(
+        &self,
+        session: SessionId,
+        generation: i64,
+        refresh_hash: &str,
+        next_hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<Rotated, StoreError> {
+        let (hash, next) = (refresh_hash.to_owned(), next_hash.to_owned());
+        self.wrote(
+            sessions::rotate(self, session, generation, hash, next, now_ms, expires_ms).await,
+        )
+    }
+
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        user: UserId,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.wrote(sessions::revoke(self, session, user, now_ms).await)
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now_ms: i64,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        self.wrote(sessions::revoke_all(self, user, except, now_ms).await)
+    }
+
+    async fn session_user(
+        &self,
+        session: SessionId,
+        now_ms: i64,
+    ) -> Result<Option<UserId>, StoreError> {
+        sessions::live(self, session, now_ms).await
     }
 
     fn outbox_signal(&self) -> Arc<OutboxSignal> {

@@ -65,6 +65,34 @@ pub(super) async fn get<D: Dialect>(
         .map(|name| name.map(|username| User { id, username }))
 }
 
+/// Replace `user`'s password hash. [`StoreError::UnknownUser`] if none.
+pub(super) async fn set_password<D: Dialect>(
+    s: &SqlStore<D>,
+    user: UserId,
+    hash: &str,
+) -> Result<(), StoreError> {
+    let sql = Sql::new("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .text(hash)
+        .text(user);
+    update(s, user, sql).await
+}
+
+/// Run `update`, a statement changing `user`'s row. [`StoreError::UnknownUser`]
+/// if it changed none.
+pub(super) async fn update<D: Dialect>(
+    s: &SqlStore<D>,
+    user: UserId,
+    update: Sql,
+) -> Result<(), StoreError> {
+    let changed = s
+        .write(move |tx| Box::pin(async move { update.run::<D>(tx).await }))
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::UnknownUser(user));
+    }
+    Ok(())
+}
+
 /// `id`'s username, if the user exists.
 pub(super) async fn username<D: Dialect>(
     conn: &mut D::Conn,

@@ -17,6 +17,7 @@ mod rates;
 mod reactions;
 mod reads;
 mod rooms;
+mod sessions;
 pub mod upgrade;
 
 use std::fmt::Debug;
@@ -35,6 +36,7 @@ pub use rates::*;
 pub use reactions::*;
 pub use reads::*;
 pub use rooms::*;
+pub use sessions::*;
 
 /// The options every runner opens its stores with: the defaults, but users
 /// who never chose let anyone add them (`AddPolicy::Anyone`), so the cases
@@ -87,6 +89,10 @@ macro_rules! store_suite {
             a_dm_keeps_its_two_members,
             the_room_list_is_latest_activity_first_in_cursor_pages,
             owners_and_admins_rename_and_members_may_not,
+            // sessions.rs
+            a_refresh_rotates_and_a_rotated_token_revokes_the_session,
+            logout_ends_one_session_and_everywhere_ends_the_others,
+            a_session_ends_when_it_expires_and_a_refresh_extends_it,
             // rates.rs
             a_bucket_allows_its_burst_then_refills_one_per_interval,
             refilled_buckets_are_pruned_and_start_full,

@@ -1,15 +1,17 @@
-// The login limits hold across API nodes (issue #16): in the split
+// Security across the split deployment (issue #16). The login limits hold across API nodes: in the split
 // deployment both API nodes keep the login buckets in PostgreSQL, so
 // password guesses spread over the nodes count as one series. The 11th
 // wrong password for one account from one address is refused 429, on
 // whichever node it lands, while the same account from another address
 // still gets its own attempts (no lock-out of the owner), and a realtime
-// node refuses a signed token whose user the database does not have.
+// node refuses a signed token whose user the database does not have. Ending
+// a session on one API node disconnects its sockets on the realtime node.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startCluster } from '../lib/cluster.mjs';
 import { PASSWORD, api, connect, register, uniqueName } from '../lib/server.mjs';
+import { aRefreshGivesTokensThatConnect, endingASessionDisconnectsItsSockets } from '../lib/sessions.mjs';
 
 let cluster;
 before(async () => {
@@ -68,4 +70,20 @@ test('a realtime node refuses a signed token of a user the database does not hav
   assert.deepEqual(err.data, { code: 'unknown_user' });
   const me = await api(cluster.apis[1].base, 'GET', '/v1/me', `${body}.${sig}`);
   assert.equal(me.status, 401);
+});
+
+test('log out everywhere on one API node disconnects the sessions\' sockets on the realtime node', async () => {
+  await aRefreshGivesTokensThatConnect(cluster.apis[1].base, cluster.realtimes[0].base);
+  const rt = cluster.realtimes[0].base;
+  const { b, second } = await endingASessionDisconnectsItsSockets(cluster.apis[0].base, rt, async (_, first) => {
+    const res = await api(cluster.apis[1].base, 'POST', '/v1/auth/logout-all', first.token);
+    assert.equal(res.status, 204, res.text);
+  });
+  // Everywhere: the second session's socket goes too.
+  if (b.connected) await new Promise((r) => b.once('disconnect', r));
+  const err = await connect(rt, second.token).then(
+    () => assert.fail('a session ended by logout-all connected'),
+    (e) => e,
+  );
+  assert.deepEqual(err.data, { code: 'session_ended' });
 });

@@ -10,7 +10,7 @@
 // `window.roomcastDemo.client` is the RoomcastClient, for poking from devtools.
 
 import { io } from './vendor/socket.io.esm.min.js';
-import { RoomcastClient, RoomcastError, login, register } from './client.js';
+import { RoomcastClient, RoomcastError, login, refresh, register } from './client.js';
 
 const BASE = location.origin;
 const SESSION_KEY = 'roomcast.demo.session';
@@ -40,9 +40,25 @@ const state = {
 // ---------------------------------------------------------------------------
 // HTTP
 
-async function http(method, path, body) {
+/** Keep the tab's tokens (a refresh uses the refresh token up: the new one must be kept). */
+function saveTokens({ token, refreshToken, expiresIn }) {
+  if (!state.session) return;
+  Object.assign(state.session, { token, refreshToken, expiresIn });
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(state.session));
+}
+
+/** New tokens now: through the client once connected (one refresh at a time), else directly. */
+async function refreshTokens() {
+  if (state.client) return state.client.refreshNow();
+  const session = await refresh(BASE, state.session.refreshToken);
+  saveTokens(session);
+  return session;
+}
+
+async function http(method, path, body, retried = false) {
   if (!state.session) throw new RoomcastError('unauthorized', 'signed out');
-  const headers = { authorization: `Bearer ${state.session.token}` };
+  const token = state.client?.token ?? state.session.token;
+  const headers = { authorization: `Bearer ${token}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(new URL(path, BASE), {
     method,
@@ -51,6 +67,11 @@ async function http(method, path, body) {
   });
   if (res.status === 204) return null;
   const json = await res.json().catch(() => ({}));
+  if (res.status === 401 && !retried && state.session.refreshToken) {
+    // The access token ran out: renew it once and ask again.
+    const renewed = await refreshTokens().then(() => true, () => false);
+    if (renewed) return http(method, path, body, true);
+  }
   if (res.status === 401) logout('Your session expired: sign in again.');
   if (!res.ok) {
     throw new RoomcastError(json?.error?.code ?? 'http_error', json?.error?.message ?? `HTTP ${res.status}`);
@@ -161,6 +182,8 @@ function start(session) {
     io,
     url: BASE,
     token: session.token,
+    refreshToken: session.refreshToken,
+    expiresIn: session.expiresIn,
     socketOptions: { reconnectionDelay: 500, reconnectionDelayMax: 3000, ...(transports ? { transports } : {}) },
   });
   state.client = client;
@@ -169,6 +192,7 @@ function start(session) {
     if (state.client === client) fn(payload);
   };
 
+  client.on('tokens', mine(saveTokens));
   client.on('connect', mine(onConnect));
   client.on('disconnect', mine((reason) => {
     setStatus('reconnecting', 'reconnecting…');
@@ -558,7 +582,7 @@ const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
 if (saved?.token) {
   state.session = saved;
   http('GET', '/v1/me')
-    .then(({ user }) => start({ ...saved, user }))
+    .then(({ user }) => start({ ...state.session, user }))
     .catch((err) => {
       // A 401 has signed out already; anything else (the server is down) too.
       if (state.session) logout(`Could not resume the session: ${err.message}`);

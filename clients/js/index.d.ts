@@ -127,6 +127,8 @@ export interface RoomcastEvents {
   rooms: RoomList;
   /** `recovered`: the server continued the session by itself (connection state recovery). */
   connect: { recovered: boolean };
+  /** New tokens from a refresh (keep `refreshToken`: the old one is used up). */
+  tokens: Session;
   disconnect: string;
   error: Error;
 }
@@ -185,7 +187,12 @@ export interface ClientOptions {
   /** `io` from socket.io-client. */
   io: SocketIoFactory;
   url: string;
+  /** The access token. */
   token: string;
+  /** The session's refresh token: the client refreshes the access token by itself. */
+  refreshToken?: string;
+  /** Seconds the access token lives (`expiresIn` of login/register/refresh). */
+  expiresIn?: number;
   /** Also join the user channel (room list, presence) on every connect. Default true. */
   joinUser?: boolean;
   /** More socket.io-client options (`transports`, reconnection delays, …); `auth` is set by the client. */
@@ -195,6 +202,10 @@ export interface ClientOptions {
 export declare class RoomcastClient {
   constructor(options: ClientOptions);
   readonly socket: RoomcastSocket;
+  /** The current access token (it changes at each refresh). */
+  readonly token: string;
+  /** Refresh the tokens now (one refresh at a time). */
+  refreshNow(): Promise<Session>;
   connect(): Promise<this>;
   close(): void;
   on<E extends keyof RoomcastEvents>(event: E, handler: (payload: RoomcastEvents[E]) => void): () => void;

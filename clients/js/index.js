@@ -16,6 +16,12 @@
 //   `{rooms: true}`: the room list (unread counts included) as of now comes
 //   back as a `rooms` event, so nothing missed while away stays stale.
 //
+// - Given the session's `refreshToken`, it keeps its access token fresh by
+//   itself: it refreshes ahead of expiry (one refresh at a time: a refresh
+//   token is good for one use), reconnects with the current token, and, if
+//   the server refuses the token as expired, refreshes and connects again.
+//   Each new pair of tokens is emitted as `tokens`.
+//
 // socket.io-client is passed in (`io`), so the application's own copy is used.
 
 /** Room events carrying an `eventSeq`, delivered once and in order. */
@@ -87,8 +93,16 @@ export function register(baseUrl, username, password, { fetch } = {}) {
  * (`{rooms, next}`: the room list as of a connect), `connect` (`{recovered}`),
  * `disconnect` (reason) and `error` (an Error from a rejoin).
  */
+/** Longest wait a timer can take (setTimeout's limit). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class RoomcastClient {
   #socket;
+  #url;
+  #token;
+  #refreshToken;
+  #refreshing = null; // the refresh in flight, if any
+  #timer = null;
   #rooms = new Map(); // roomId → last eventSeq handled
   #pending = new Map(); // roomId → events received before its first join's ACK
   #handlers = new Map(); // event → Set<handler>
@@ -99,14 +113,22 @@ export class RoomcastClient {
    * @param {object} o
    * @param {Function} o.io `io` from socket.io-client
    * @param {string} o.url the server's base URL
-   * @param {string} o.token a roomcast token (see `login`)
+   * @param {string} o.token a roomcast access token (see `login`)
+   * @param {string} [o.refreshToken] its session's refresh token: the client then refreshes by itself
+   * @param {number} [o.expiresIn] seconds the access token lives (`login`'s `expiresIn`)
    * @param {boolean} [o.joinUser=true] also join the user channel (room list, presence)
    * @param {object} [o.socketOptions] more socket.io-client options (e.g. `transports`)
    */
-  constructor({ io, url, token, joinUser = true, socketOptions = {} }) {
+  constructor({ io, url, token, refreshToken, expiresIn, joinUser = true, socketOptions = {} }) {
     if (typeof io !== 'function') throw new TypeError('pass `io` from socket.io-client');
     this.#user = joinUser;
-    this.#socket = io(url, { ...socketOptions, auth: { token }, autoConnect: false });
+    this.#url = url;
+    this.#token = token;
+    this.#refreshToken = refreshToken;
+    // A function: every (re)connection sends the token current then.
+    const auth = (cb) => cb({ token: this.#token });
+    this.#socket = io(url, { ...socketOptions, auth, autoConnect: false });
+    if (refreshToken && expiresIn) this.#schedule(expiresIn);
     for (const name of LOGGED_EVENTS) this.#socket.on(name, (p) => this.#logged(name, p));
     for (const name of OTHER_EVENTS) this.#socket.on(name, (p) => this.#emit(name, p));
     this.#socket.on('connect', () => this.#connected());
@@ -116,6 +138,45 @@ export class RoomcastClient {
       // draining): socket.io-client leaves it closed; come back.
       if (reason === 'io server disconnect' && !this.#closed) this.#socket.connect();
     });
+  }
+
+  /** The current access token (for the application's own REST calls). */
+  get token() {
+    return this.#token;
+  }
+
+  /**
+   * Trade the refresh token for new tokens now (at most one refresh at a
+   * time: a second call while one runs gets the same result). Resolves
+   * with the session (`{token, refreshToken, expiresIn, user}`), also
+   * emitted as `tokens`; rejects with a `RoomcastError` (`unauthorized`:
+   * the session has ended, sign in again).
+   */
+  refreshNow() {
+    if (!this.#refreshToken) return Promise.reject(new RoomcastError('unauthorized', 'no refresh token'));
+    this.#refreshing ??= refresh(this.#url, this.#refreshToken)
+      .then((session) => {
+        this.#token = session.token;
+        this.#refreshToken = session.refreshToken;
+        this.#schedule(session.expiresIn);
+        this.#emit('tokens', session);
+        return session;
+      })
+      .finally(() => {
+        this.#refreshing = null;
+      });
+    return this.#refreshing;
+  }
+
+  /** Refresh ahead of the access token's expiry (at 80% of its life, at most a minute before). */
+  #schedule(expiresIn) {
+    clearTimeout(this.#timer);
+    const life = expiresIn * 1000;
+    const wait = Math.min(MAX_TIMER_MS, Math.max(500, Math.min(life - 60_000, life * 0.8)));
+    this.#timer = setTimeout(() => {
+      this.refreshNow().catch((err) => this.#emit('error', err));
+    }, wait);
+    this.#timer.unref?.();
   }
 
   /** The underlying socket.io-client socket. */
@@ -132,6 +193,11 @@ export class RoomcastClient {
       };
       const fail = (err) => {
         this.#socket.off('connect', ok);
+        // An expired access token: refresh, and connect once more.
+        if (err?.message === 'invalid or expired token' && this.#refreshToken) {
+          this.refreshNow().then(() => this.connect().then(resolve, reject), reject);
+          return;
+        }
         reject(err);
       };
       this.#socket.once('connect', ok);
@@ -143,6 +209,7 @@ export class RoomcastClient {
   /** Disconnect for good. */
   close() {
     this.#closed = true;
+    clearTimeout(this.#timer);
     this.#socket.close();
   }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
-import { RoomcastClient, RoomcastError, login, register } from '../../clients/js/index.js';
+import { RoomcastClient, RoomcastError, login, refresh, register } from '../../clients/js/index.js';
 import { PASSWORD, api, startProcess, uniqueName, useServer, withDeadline } from '../lib/server.mjs';
 import { history, makeRoom, say } from '../lib/chat.mjs';
 
@@ -29,7 +29,6 @@ async function client(base, { reconnection = true } = {}) {
   });
   open.push(c);
   c.user = session.user;
-  c.token = session.token;
   c.seen = [];
   c.waiters = [];
   for (const name of ['receiveMessage', 'messageUpdated', 'messageDeleted', 'reactionAdded', 'reactionRemoved', 'messageReadUpdate']) {
@@ -157,6 +156,58 @@ describe('the client library', () => {
       for (const c of open.splice(0)) c.close();
       if (second) await second.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the client library with short access tokens', () => {
+  test('refreshes ahead of expiry, reconnects with the current token, and recovers from a refused one', async () => {
+    // Access tokens of 2 s: the client must refresh about every 1.6 s.
+    const server = await startProcess(
+      ['serve', '--listen', '127.0.0.1:0', '--database-url', 'sqlite::memory:'],
+      { ROOMCAST_AUTH__TOKEN_TTL_SECS: '2' },
+    );
+    try {
+      const name = uniqueName('short');
+      const first = await register(server.base, name, PASSWORD);
+      assert.equal(first.expiresIn, 2);
+      const c = new RoomcastClient({
+        io,
+        url: server.base,
+        token: first.token,
+        refreshToken: first.refreshToken,
+        expiresIn: first.expiresIn,
+        socketOptions: { transports: ['websocket'], forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 200 },
+      });
+      open.push(c);
+      await c.connect();
+      const renewed = () => withDeadline(new Promise((r) => c.on('tokens', r)), 10_000, 'no refresh by the client');
+      const one = await renewed();
+      const two = await renewed();
+      assert.notEqual(one.refreshToken, two.refreshToken, 'rotated each time');
+      assert.equal(c.token, two.token);
+      // The first refresh token was used up by the client: sending it again is reuse.
+      await assert.rejects(refresh(server.base, first.refreshToken), (e) => e.code === 'unauthorized');
+      c.close();
+
+      // A client handed a token the server refuses refreshes, then connects.
+      const again = await login(server.base, name, PASSWORD);
+      const d = new RoomcastClient({
+        io,
+        url: server.base,
+        token: 'not.a.token',
+        refreshToken: again.refreshToken,
+        expiresIn: again.expiresIn,
+        socketOptions: { transports: ['websocket'], forceNew: true, reconnection: false },
+      });
+      open.push(d);
+      await d.connect();
+      assert.equal(d.socket.connected, true);
+      const me = await api(server.base, 'GET', '/v1/me', d.token);
+      assert.equal(me.status, 200, 'the refreshed token serves REST too');
+      d.close();
+    } finally {
+      await server.stop();
     }
   });
 });

@@ -23,6 +23,7 @@ import {
   emitWithAck,
   postMessage,
   register,
+  startProcess,
   uniqueName,
   useServer,
 } from '../lib/server.mjs';
@@ -49,13 +50,13 @@ after(async () => {
 });
 
 /** A fresh browser context on the demo page; `errors` collects uncaught page errors. */
-async function openPage() {
+async function openPage(base = ctx.base) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.stack ?? e.message));
   const query = TRANSPORT === 'upgrade' ? '' : `?transports=${TRANSPORT}`;
-  const res = await page.goto(`${ctx.base}/${query}`);
+  const res = await page.goto(`${base}/${query}`);
   assert.equal(res.status(), 200);
   assert.match(res.headers()['content-type'], /^text\/html/);
   return { context, page, errors };
@@ -255,6 +256,43 @@ describe('the demo page', () => {
     await page.waitForSelector(`#rooms li[data-room-id="${direct.id}"]`, { timeout: UI_MS });
     assert.deepEqual(errors, [], 'no uncaught error in the page');
     await context.close();
+  });
+});
+
+describe('the demo page with short access tokens', () => {
+  test('refreshes its tokens by itself, keeps the new ones across a reload, and keeps chatting', async () => {
+    const server = await startProcess(
+      ['serve', '--listen', '127.0.0.1:0', '--database-url', 'sqlite::memory:'],
+      { ROOMCAST_AUTH__TOKEN_TTL_SECS: '2' },
+    );
+    const { context, page, errors } = await openPage(server.base);
+    try {
+      const refreshed = () =>
+        page.waitForResponse((r) => r.url().endsWith('/v1/auth/refresh'), { timeout: UI_MS }).then((r) => r.status());
+      const first = refreshed();
+      await page.fill('#username', uniqueName('short'));
+      await page.fill('#password', PASSWORD);
+      await page.click('#register');
+      await status(page, 'connected');
+      assert.equal(await first, 200);
+      assert.equal(await refreshed(), 200, 'and again');
+
+      // A reload resumes with the tokens kept last: the next refresh works
+      // (a used-up refresh token would end the session instead).
+      await page.reload();
+      await status(page, 'connected');
+      assert.equal(await refreshed(), 200);
+      await page.fill('#new-room-name', 'still here');
+      await page.click('#new-room button');
+      await page.waitForSelector('#room[data-loaded="true"]', { timeout: UI_MS });
+      await page.fill('#message-input', 'after three refreshes');
+      await page.press('#message-input', 'Enter');
+      await shows(page, 'after three refreshes');
+      assert.deepEqual(errors, [], 'no uncaught error in the page');
+    } finally {
+      await context.close();
+      await server.stop();
+    }
   });
 });
 

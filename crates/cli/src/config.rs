@@ -368,7 +368,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             jwt_secret: String::new(),
-            token_ttl_secs: 30 * 24 * 3600,
+            token_ttl_secs: 15 * 60,
             refresh_ttl_secs: 30 * 24 * 3600,
         }
     }

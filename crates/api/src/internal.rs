@@ -163,24 +163,25 @@ pub async fn admit_route(
 }
 
 /// May a token of `user` in `session` connect a socket? (Also what
-/// `roomcast serve` asks its store directly.)
+/// `roomcast serve` asks its store directly.) One read when the answer is
+/// yes: a live session of `user` means `user` exists.
 pub async fn admit(
     store: &dyn roomcast_store::Store,
     user: UserId,
     session: Option<SessionId>,
 ) -> Result<Admitted, StoreError> {
-    if store.user(user).await?.is_none() {
-        return Ok(Admitted::UnknownUser);
-    }
-    let Some(session) = session else {
-        return Ok(Admitted::Yes);
+    let live = match session {
+        Some(session) => store.session_user(session, roomcast_core::now_ms()).await?,
+        None => None,
     };
-    Ok(
-        match store.session_user(session, roomcast_core::now_ms()).await? {
-            Some(owner) if owner == user => Admitted::Yes,
-            _ => Admitted::SessionEnded,
-        },
-    )
+    if session.is_some() && live == Some(user) {
+        return Ok(Admitted::Yes);
+    }
+    Ok(match (store.user(user).await?, session) {
+        (None, _) => Admitted::UnknownUser,
+        (Some(_), None) => Admitted::Yes,
+        (Some(_), Some(_)) => Admitted::SessionEnded,
+    })
 }
 
 /// Query of the rooms route.

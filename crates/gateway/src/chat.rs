@@ -51,7 +51,7 @@ pub struct ChatHandler {
     presence: Arc<Presence>,
     logs: Arc<RoomLogs>,
     guard: Arc<Guard>,
-    admission: Admission,
+    admission: Arc<Admission>,
 }
 
 impl ChatHandler {
@@ -59,7 +59,8 @@ impl ChatHandler {
     /// `membership` knows ([`crate::admission`]), checking `joinRoom` with
     /// `membership` (uncached), running the bus commands with `commands`,
     /// counting sockets in `presence`, replaying from `logs` and limiting
-    /// with `guard`.
+    /// with `guard`; `admission` asks `membership` too, and is told by the
+    /// `chat.out` consumer of sessions that end.
     pub fn new(
         tokens: Arc<Tokens>,
         membership: Arc<dyn Membership>,
@@ -67,10 +68,11 @@ impl ChatHandler {
         presence: Arc<Presence>,
         logs: Arc<RoomLogs>,
         guard: Arc<Guard>,
+        admission: Arc<Admission>,
     ) -> Self {
         Self {
             tokens,
-            admission: Admission::new(membership.clone()),
+            admission,
             membership,
             commands,
             presence,
@@ -219,8 +221,8 @@ impl Handler for ChatHandler {
         })
     }
 
-    fn admits(&self) -> bool {
-        true
+    fn admits(&self, who: &Identity) -> bool {
+        !self.admission.known(who)
     }
 
     async fn admit(&self, who: Identity) -> Result<(), Refusal> {

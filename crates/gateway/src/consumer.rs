@@ -13,8 +13,10 @@
 //!   first leaves `room:<roomId>`, the membership cache entry is dropped,
 //!   then the event goes to `user:<id>` only;
 //! - `sessionRevoked` (user target): to `user:<id>` (every device learns
-//!   which session ended), then every socket of that session is
-//!   disconnected (its client reconnects, and is refused `session_ended`);
+//!   which session ended), admission forgets the session
+//!   ([`crate::admission::Admission::ended`]), then every socket of that
+//!   session is disconnected (its client reconnects, and is refused
+//!   `session_ended`);
 //! - `typing` (room target): to `room:<id>` except the typer's own sockets;
 //! - `roomUpdatedMany` (room target, internal): for each member it names who
 //!   has sockets in `user:<id>` on this node, that member's own
@@ -35,6 +37,7 @@ use roomcast_bus::Subscription;
 use roomcast_core::{Envelope, Kind, RoomEvent, RoomId, Route, SkipLog, UserId};
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::Admission;
 use crate::cache::MembershipCache;
 use crate::replay::RoomLogs;
 use crate::transport::Transport;
@@ -55,11 +58,21 @@ pub fn user_channel(user: UserId) -> String {
 /// What this process skipped on `chat.out` (each kind logged once).
 static SKIPPED: LazyLock<SkipLog> = LazyLock::new(SkipLog::default);
 
+/// What the consumer keeps true on this node besides the sockets: the
+/// membership answers (`roomRemoved`) and the admission answers
+/// (`sessionRevoked`).
+pub struct Caches {
+    /// Membership answers of `joinRoom` and the socket commands.
+    pub membership: Arc<MembershipCache>,
+    /// Admission answers of CONNECT.
+    pub admission: Arc<Admission>,
+}
+
 /// Consume until `shutdown` or the end of the subscription.
 pub async fn run(
     sub: Subscription,
     transport: Transport,
-    cache: Arc<MembershipCache>,
+    cache: Caches,
     logs: Arc<RoomLogs>,
     shutdown: CancellationToken,
 ) {
@@ -76,13 +89,7 @@ pub async fn run(
 }
 
 /// Emit one decoded `chat.out` event to this node's sockets.
-fn deliver(
-    transport: &Transport,
-    cache: &MembershipCache,
-    logs: &RoomLogs,
-    env: Envelope,
-    route: Route,
-) {
+fn deliver(transport: &Transport, cache: &Caches, logs: &RoomLogs, env: Envelope, route: Route) {
     match route {
         // A logged room event: once per socket, in order, recorded for replay.
         Route::Logged { room, event_seq } => {
@@ -121,12 +128,13 @@ fn deliver(
         Route::SessionRevoked(ended) => {
             let user = ended.user_id;
             transport.emit(user_channel(user), env.kind.as_str(), &env.payload);
+            cache.admission.ended(user, ended.session_id);
             transport.disconnect_session(user, ended.session_id);
         }
         Route::RoomRemoved { room, user } => {
             transport.leave_user(user, room_channel(room));
             logs.removed(user, room);
-            cache.forget(room, user);
+            cache.membership.forget(room, user);
             transport.emit(user_channel(user), env.kind.as_str(), &env.payload);
         }
     }

@@ -123,6 +123,7 @@ impl Gateway {
             presence::Presence::new(format!("{}:{}", deps.node, roomcast_core::now_ms()));
         let logs = replay::RoomLogs::new(cfg.replay_buffer, deps.socketio.recovery);
         let guard = Arc::new(guard::Guard::new(&deps.guard, presence.clone()));
+        let admission = Arc::new(admission::Admission::new(deps.membership.clone()));
         let handler = Arc::new(chat::ChatHandler::new(
             deps.tokens,
             deps.membership,
@@ -130,6 +131,7 @@ impl Gateway {
             presence.clone(),
             logs.clone(),
             guard,
+            admission.clone(),
         ));
         let (layer, transport) = Transport::build(&deps.socketio, handler);
         let sub = deps
@@ -145,7 +147,10 @@ impl Gateway {
             tokio::spawn(consumer::run(
                 sub,
                 transport.clone(),
-                cache,
+                consumer::Caches {
+                    membership: cache,
+                    admission,
+                },
                 logs,
                 shutdown.clone(),
             )),

@@ -62,9 +62,9 @@ pub trait Handler: Send + Sync + 'static {
     /// message (and data, if any).
     fn authenticate(&self, auth: Option<&Value>) -> Result<Identity, Refusal>;
 
-    /// Whether [`Handler::admit`] checks anything (then every CONNECT is
+    /// Whether [`Handler::admit`] must check `who` (then the CONNECT is
     /// decided off its connection's task). The default: no.
-    fn admits(&self) -> bool {
+    fn admits(&self, _who: &Identity) -> bool {
         false
     }
 
@@ -199,8 +199,11 @@ impl roomcast_sio::Handler for Adapter {
         self.0.allow_handshake(ip)
     }
 
-    fn admits(&self) -> bool {
-        self.0.admits()
+    fn admits(&self, data: &SocketData) -> bool {
+        self.0.admits(&Identity {
+            user: data.user,
+            session: data.session,
+        })
     }
 
     async fn admit(&self, data: &SocketData) -> Result<(), Refusal> {

@@ -114,7 +114,7 @@ impl<H: Handler> Inner<H> {
         } else {
             None
         };
-        let admits = self.handler.admits();
+        let admits = self.handler.admits(&data);
         let asks = admits || earlier.is_some();
         let (true, Some(this)) = (asks, self.arc()) else {
             return self.accept(client, ns.clone(), data, None);

@@ -5,7 +5,7 @@
 //! Ordering guarantees:
 //! - [`Handler::authenticate`] runs before the CONNECT reply is queued and
 //!   decides it: `Err(text)` becomes a CONNECT_ERROR `{"message": text}`.
-//!   A handler whose [`Handler::admits`] is true then has
+//!   A handler whose [`Handler::admits`] is true for the socket then has
 //!   [`Handler::admit`] (asynchronous) decide it too, off the connection's
 //!   task; at most four CONNECTs per client
 //!   are decided so at once.
@@ -168,16 +168,19 @@ pub trait Handler: Send + Sync + 'static {
     /// message) a namespace CONNECT. Runs before the CONNECT reply.
     fn authenticate(&self, info: ConnectInfo<'_>) -> Result<Self::Data, Refusal>;
 
-    /// Whether [`Handler::admit`] checks anything. `false` (the default)
-    /// decides a CONNECT on the connection's own task, with no spawn.
-    fn admits(&self) -> bool {
+    /// Whether [`Handler::admit`] must check this socket's `data`. `false`
+    /// (the default; or, say, an answer the handler already holds) decides
+    /// the CONNECT on the connection's own task, with no spawn.
+    fn admits(&self, data: &Self::Data) -> bool {
+        let _ = data;
         false
     }
 
     /// After [`Handler::authenticate`] accepted it, and before the reply (and
     /// before [`Handler::recover`]): a check of the socket's data that needs
     /// I/O, e.g. that the token's user still exists. `Err` refuses the
-    /// CONNECT as `authenticate` does. Called only if [`Handler::admits`].
+    /// CONNECT as `authenticate` does. Called only if [`Handler::admits`]
+    /// said so for `data`.
     async fn admit(&self, data: &Self::Data) -> Result<(), Refusal> {
         let _ = data;
         Ok(())

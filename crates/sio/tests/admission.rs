@@ -30,8 +30,9 @@ impl Handler for Gatekeeper {
             .to_owned())
     }
 
-    fn admits(&self) -> bool {
-        true
+    fn admits(&self, user: &String) -> bool {
+        // "known" is admitted from an answer held: no check.
+        user != "known"
     }
 
     async fn admit(&self, user: &String) -> Result<(), Refusal> {
@@ -46,6 +47,7 @@ impl Handler for Gatekeeper {
                 let _ = gate.wait_for(|open| *open).await;
                 Ok(())
             }
+            "known" => panic!("asked about a user admits() said needs no check"),
             _ => Ok(()),
         }
     }
@@ -90,6 +92,15 @@ async fn a_refused_admission_is_a_connect_error_with_its_data() {
 
     // The session stays open: an admitted CONNECT on it succeeds.
     ws.send(r#"40{"user":"alice"}"#).await;
+    assert!(ws.text().await.starts_with("40{\"sid\":"));
+}
+
+#[tokio::test]
+async fn a_connect_that_needs_no_check_is_decided_without_one() {
+    let (addr, _, _) = start().await;
+    let (mut ws, _) = Ws::open(addr).await;
+    // `admit` would panic for "known" (and its reply never come).
+    ws.send(r#"40{"user":"known"}"#).await;
     assert!(ws.text().await.starts_with("40{\"sid\":"));
 }
 
